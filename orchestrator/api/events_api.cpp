@@ -1,0 +1,207 @@
+#include "orchestrator/api/events_api.hpp"
+
+#include <charconv>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "orchestrator/core/event_types.hpp"
+#include "orchestrator/core/run_blocking.hpp"
+
+namespace stagegate::api {
+namespace {
+
+using nlohmann::json;
+using server::HttpResponse;
+using server::JsonError;
+
+constexpr std::string_view kEventsPath = "/api/v1/events";
+constexpr int kDefaultLimit = 50;
+constexpr int kMaxLimit = 500;
+
+json NullIfEmpty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+std::string IsoTime(std::int64_t ms) {
+  if (ms <= 0) {
+    return {};
+  }
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+json Summary(const Event& e) {
+  json tags = json::array();
+  for (const auto& t : e.tags) {
+    tags.push_back({{"key", t.key}, {"value", t.value}});
+  }
+  json out = {{"id", e.id},
+              {"endpoint", e.endpoint},
+              {"source", e.source},
+              {"type", e.type},
+              {"raw_type", e.raw_type},
+              {"model", e.model_name.empty()
+                            ? json(nullptr)
+                            : json{{"name", e.model_name}, {"version", NullIfEmpty(e.model_version)}}},
+              {"from_stage", NullIfEmpty(e.from_stage)},
+              {"to_stage", NullIfEmpty(e.to_stage)},
+              {"alias", NullIfEmpty(e.alias)},
+              {"tags", tags},
+              {"text", NullIfEmpty(e.text)},
+              {"delivery_id", NullIfEmpty(e.delivery_id)},
+              {"received_at", IsoTime(e.received_at_ms)},
+              {"sent_at", NullIfEmpty(IsoTime(e.sent_at_ms))}};
+  if (e.type == "push") {
+    out["git"] = {{"repository", e.repository}, {"ref", e.ref}, {"commit", e.commit}};
+  }
+  return out;
+}
+
+json Detail(const Event& e) {
+  json out = Summary(e);
+  json headers = json::array();
+  for (const auto& [name, value] : e.headers) {
+    headers.push_back({{"name", name}, {"value", value}});
+  }
+  out["headers"] = headers;
+  out["dedupe_key"] = e.dedupe_key;
+  out["verification"] = {
+      {"scheme", e.verification.scheme},
+      {"verified", e.verification.scheme != "none"},
+      {"secret_index", e.verification.secret_index < 0 ? json(nullptr)
+                                                       : json(e.verification.secret_index)},
+      {"signed_at", e.verification.signed_at_s == 0
+                        ? json(nullptr)
+                        : json(IsoTime(e.verification.signed_at_s * 1000))},
+      {"skew_seconds", e.verification.signed_at_s == 0 ? json(nullptr)
+                                                       : json(e.verification.skew_s)}};
+  out["payload"] = e.payload;
+  out["payload_bytes"] = e.payload.size();
+  return out;
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
+
+bool ParseInt(std::string_view text, std::int64_t& out) {
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+HttpResponse MethodNotAllowed(const std::string& method) {
+  auto r = JsonError(405, "this resource accepts GET only, not " + method);
+  r.headers.emplace_back("Allow", "GET");
+  return r;
+}
+
+}  // namespace
+
+EventsApi::EventsApi(EventStorePtr store, std::shared_ptr<net::thread_pool> pool)
+    : store_(std::move(store)), pool_(std::move(pool)) {}
+
+Awaitable<HttpResponse> EventsApi::Handle(server::HttpRequest request) const {
+  if (request.method != "GET") {
+    co_return MethodNotAllowed(request.method);
+  }
+  const std::string_view path = request.Path();
+  if (path == kEventsPath || path == std::string(kEventsPath) + "/") {
+    co_return co_await List(request);
+  }
+  co_return co_await Get(path.substr(kEventsPath.size() + 1));
+}
+
+Awaitable<HttpResponse> EventsApi::List(const server::HttpRequest& request) const {
+  EventFilter filter;
+  filter.endpoint = request.Query("endpoint");
+  filter.model = request.Query("model");
+  if (const std::string type = request.Query("type"); !type.empty()) {
+    const auto canonical = CanonicalizeEventType(type);
+    if (!canonical) {
+      std::string known;
+      for (const auto& t : CanonicalEventTypes()) known += (known.empty() ? "" : ", ") + t;
+      co_return JsonError(400, "type '" + type + "' is not an event type; use one of " + known);
+    }
+    filter.type = canonical->type;
+  }
+  std::int64_t limit = kDefaultLimit;
+  if (const std::string text = request.Query("limit"); !text.empty()) {
+    if (!ParseInt(text, limit) || limit < 1 || limit > kMaxLimit) {
+      co_return JsonError(400, "limit must be a whole number from 1 to " + std::to_string(kMaxLimit));
+    }
+  }
+  if (const std::string cursor = request.Query("cursor"); !cursor.empty()) {
+    if (!ParseInt(cursor, filter.before_id) || filter.before_id < 1) {
+      co_return JsonError(400, "cursor '" + cursor +
+                                   "' is not valid; pass the next_cursor of a previous page");
+    }
+  }
+  filter.limit = static_cast<int>(limit) + 1;  // one more tells whether another page exists
+  auto store = store_;
+  auto read = [store, filter] { return store->List(filter); };
+  auto events = co_await RunBlocking(*pool_, std::move(read));
+  if (!events) {
+    co_return server::FromError(events.error());
+  }
+  json items = json::array();
+  json next = nullptr;
+  for (std::size_t i = 0; i < events->size(); ++i) {
+    if (static_cast<std::int64_t>(i) == limit) {
+      next = std::to_string((*events)[i - 1].id);
+      break;
+    }
+    items.push_back(Summary((*events)[i]));
+  }
+  co_return server::Json(200, Dump({{"events", items}, {"next_cursor", next}}));
+}
+
+Awaitable<HttpResponse> EventsApi::Get(std::string_view id_text) const {
+  std::int64_t id = 0;
+  if (!ParseInt(id_text, id) || id < 1) {
+    co_return JsonError(400, "event id '" + std::string(id_text) + "' must be a positive number");
+  }
+  auto store = store_;
+  auto read = [store, id] { return store->Get(id); };
+  auto event = co_await RunBlocking(*pool_, std::move(read));
+  if (!event) {
+    co_return server::FromError(event.error());
+  }
+  if (!event->has_value()) {
+    co_return JsonError(404, "no event with id " + std::to_string(id));
+  }
+  co_return server::Json(200, Dump(Detail(**event)));
+}
+
+OpsApi::OpsApi(EventStorePtr store, std::shared_ptr<Metrics> metrics,
+               std::shared_ptr<net::thread_pool> pool)
+    : store_(std::move(store)), metrics_(std::move(metrics)), pool_(std::move(pool)) {}
+
+Awaitable<HttpResponse> OpsApi::Handle(server::HttpRequest request) const {
+  if (request.method != "GET" && request.method != "HEAD") {
+    co_return MethodNotAllowed(request.method);
+  }
+  const std::string_view path = request.Path();
+  if (path == "/healthz") {
+    co_return server::Json(200, "{\"status\":\"ok\"}\n");
+  }
+  if (path == "/readyz") {
+    auto store = store_;
+    auto check = [store] { return store->Ready(); };
+    auto ready = co_await RunBlocking(*pool_, std::move(check));
+    if (!ready) {
+      co_return server::Json(503, Dump({{"status", "unavailable"}, {"reason", ready.error().message}}));
+    }
+    co_return server::Json(200, "{\"status\":\"ready\"}\n");
+  }
+  if (path == "/metrics") {
+    co_return HttpResponse{.status = 200,
+                           .content_type = "text/plain; version=0.0.4; charset=utf-8",
+                           .body = metrics_->Render()};
+  }
+  co_return JsonError(404, "no route for " + std::string(path));
+}
+
+}  // namespace stagegate::api

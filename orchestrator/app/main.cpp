@@ -1,0 +1,84 @@
+#include <cstdio>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "orchestrator/app/commands.hpp"
+
+namespace {
+
+constexpr const char* kDescription =
+    "stagegate: event-driven CI/CD for machine-learning models.\n"
+    "Receives signed model-registry webhooks, stores them durably and shows them in an API.";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{kDescription, "stagegate"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every command");
+
+  stagegate::app::ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the service (webhook ingress, API, metrics)");
+  serve_cmd->add_option("--config,-c", serve.config_path,
+                        "YAML config file; without it the embedded default is used");
+  serve_cmd->add_option("--state-dir", serve.state_dir,
+                        "Directory of the embedded default's database and generated secrets")
+      ->capture_default_str();
+  serve_cmd->add_option("--log-level", serve.log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+
+  stagegate::app::SendOptions send;
+  auto* send_cmd = app.add_subcommand(
+      "send", "Sign and post a sample or given event to a stagegate endpoint (like stripe trigger)");
+  send_cmd->add_option("--url", send.url, "Endpoint URL, e.g. http://127.0.0.1:8080/hooks/mlflow")
+      ->required();
+  send_cmd->add_option("--scheme", send.scheme, "databricks, mlflow, standard, github or none")
+      ->required();
+  send_cmd->add_option("--secret", send.secret,
+                       "Signing secret: env:NAME, file:PATH, or the value itself");
+  send_cmd->add_option("--event", send.event_file, "Send this file's bytes as the body")
+      ->check(CLI::ExistingFile);
+  send_cmd->add_option("--type", send.type,
+                       "Event type of the sample, canonical or the sender's spelling");
+  send_cmd->add_option("--model", send.model, "Model name of the sample")->capture_default_str();
+  send_cmd->add_option("--version", send.version, "Model version of the sample")->capture_default_str();
+  send_cmd->add_option("--from-stage", send.from_stage, "from_stage of the sample");
+  send_cmd->add_option("--to-stage", send.to_stage, "to_stage of the sample");
+  send_cmd->add_option("--alias", send.alias, "Alias of the sample");
+  send_cmd->add_option("--tag", send.tags, "Tag key=value of the sample (repeatable)");
+  send_cmd->add_option("--text", send.text, "Text, comment or description of the sample");
+  send_cmd->add_option("--header", send.headers, "Extra header 'Name: value' (repeatable)");
+  send_cmd->add_option("--delivery-id", send.delivery_id, "Delivery id (default: a new UUID)");
+  send_cmd->add_option("--timestamp", send.timestamp, "Signed Unix timestamp (default: now)");
+  send_cmd->add_option("--timeout", send.timeout_seconds, "Seconds to wait for the answer")
+      ->capture_default_str();
+  send_cmd->add_flag("--dry-run", send.dry_run,
+                     "Print the request (signatures redacted) instead of sending it");
+
+  app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One clear line on misuse, instead of CLI11's multi-line output.
+    std::string where = "stagegate";
+    for (const auto* sub : app.get_subcommands()) where += " " + sub->get_name();
+    std::fprintf(stderr, "%s: %s (see %s --help)\n", where.c_str(), e.what(), where.c_str());
+    return 2;
+  }
+
+  if (serve_cmd->parsed()) {
+    return stagegate::app::Serve(serve);
+  }
+  if (send_cmd->parsed()) {
+    return stagegate::app::Send(send);
+  }
+  std::printf("stagegate %s\n", SG_VERSION);
+  return 0;
+}

@@ -1,0 +1,422 @@
+#include "orchestrator/config/config_loader.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <openssl/rand.h>
+#include <yaml-cpp/yaml.h>
+
+#include "orchestrator/core/units.hpp"
+
+namespace stagegate::config {
+namespace {
+
+std::string Where(const std::string& file, const YAML::Node& node) {
+  const auto mark = node.Mark();
+  if (mark.line < 0) {
+    return file;
+  }
+  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
+tl::unexpected<Error> Bad(const std::string& file, const YAML::Node& node, const std::string& what) {
+  return Fail(ErrorCode::kInvalidArgument, Where(file, node) + ": " + what);
+}
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Rejects keys outside `allowed`, with a hint when one is close.
+Result<void> CheckKeys(const std::string& file, const YAML::Node& map,
+                       const std::vector<std::string>& allowed, const std::string& section) {
+  for (const auto& item : map) {
+    const auto key = item.first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      const std::string hint = Suggest(key, allowed);
+      std::string known;
+      for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
+      return Bad(file, item.first,
+                 "unknown key '" + key + "' in " + section +
+                     (hint.empty() ? "" : "; did you mean '" + hint + "'?") + " (known keys: " +
+                     known + ")");
+    }
+  }
+  return {};
+}
+
+Result<std::string> Scalar(const std::string& file, const YAML::Node& node, const std::string& what) {
+  if (!node.IsScalar()) {
+    return Bad(file, node, what + " must be a single value, e.g. " + what + ": ...");
+  }
+  return node.as<std::string>();
+}
+
+Result<std::chrono::milliseconds> Duration(const std::string& file, const YAML::Node& node,
+                                           const std::string& what) {
+  auto text = Scalar(file, node, what);
+  if (!text) return tl::unexpected(text.error());
+  auto d = ParseDuration(*text);
+  if (!d) return Bad(file, node, what + ": " + d.error().message);
+  return *d;
+}
+
+Result<std::uint64_t> Size(const std::string& file, const YAML::Node& node, const std::string& what) {
+  auto text = Scalar(file, node, what);
+  if (!text) return tl::unexpected(text.error());
+  auto s = ParseByteSize(*text);
+  if (!s) return Bad(file, node, what + ": " + s.error().message);
+  return *s;
+}
+
+Result<std::uint64_t> Count(const std::string& file, const YAML::Node& node, const std::string& what) {
+  auto text = Scalar(file, node, what);
+  if (!text) return tl::unexpected(text.error());
+  if (text->empty() || !std::all_of(text->begin(), text->end(), ::isdigit) || text->size() > 9) {
+    return Bad(file, node, what + " must be a positive whole number, not '" + *text + "'");
+  }
+  return std::stoull(*text);
+}
+
+Result<void> ParseListen(const std::string& file, const YAML::Node& node, ServiceConfig& config) {
+  auto text = Scalar(file, node, "listen");
+  if (!text) return tl::unexpected(text.error());
+  const auto colon = text->rfind(':');
+  if (colon == std::string::npos) {
+    return Bad(file, node, "listen must be HOST:PORT, e.g. 127.0.0.1:8080");
+  }
+  const std::string port = text->substr(colon + 1);
+  if (port.empty() || !std::all_of(port.begin(), port.end(), ::isdigit) || port.size() > 5 ||
+      std::stoul(port) > 65535) {
+    return Bad(file, node, "listen port '" + port + "' must be a number from 0 to 65535");
+  }
+  config.listen_host = text->substr(0, colon);
+  config.listen_port = static_cast<std::uint16_t>(std::stoul(port));
+  return {};
+}
+
+Result<void> ParseLimits(const std::string& file, const YAML::Node& node, Limits& limits) {
+  if (!node.IsMap()) return Bad(file, node, "limits must be a mapping");
+  if (auto r = CheckKeys(file, node,
+                         {"max_body", "max_header", "header_timeout", "body_timeout",
+                          "idle_timeout", "max_connections", "max_pending_writes"},
+                         "limits");
+      !r) {
+    return r;
+  }
+  for (const auto& item : node) {
+    const auto key = item.first.as<std::string>();
+    const auto& v = item.second;
+    if (key == "max_body" || key == "max_header") {
+      auto s = Size(file, v, key);
+      if (!s) return tl::unexpected(s.error());
+      (key == "max_body" ? limits.max_body_bytes : limits.max_header_bytes) = *s;
+    } else if (key.ends_with("_timeout")) {
+      auto d = Duration(file, v, key);
+      if (!d) return tl::unexpected(d.error());
+      if (d->count() == 0) return Bad(file, v, key + " must be longer than zero");
+      (key == "header_timeout" ? limits.header_timeout
+       : key == "body_timeout" ? limits.body_timeout
+                               : limits.idle_timeout) = *d;
+    } else {
+      auto c = Count(file, v, key);
+      if (!c) return tl::unexpected(c.error());
+      if (*c == 0) return Bad(file, v, key + " must be at least 1");
+      (key == "max_connections" ? limits.max_connections : limits.max_pending_writes) = *c;
+    }
+  }
+  return {};
+}
+
+Result<void> ParseStore(const std::string& file, const YAML::Node& node, StoreConfig& store) {
+  YAML::Node url = node;
+  if (node.IsMap()) {
+    if (auto r = CheckKeys(file, node, {"url", "busy_timeout"}, "store"); !r) return r;
+    url = node["url"];
+    if (node["busy_timeout"]) {
+      auto d = Duration(file, node["busy_timeout"], "busy_timeout");
+      if (!d) return tl::unexpected(d.error());
+      store.busy_timeout = *d;
+    }
+    if (!url) return Bad(file, node, "store needs url: sqlite:PATH");
+  }
+  auto text = Scalar(file, url, "store");
+  if (!text) return tl::unexpected(text.error());
+  if (!text->starts_with("sqlite:") || text->size() == 7) {
+    return Bad(file, url,
+               "store '" + *text + "' is not supported; write sqlite:PATH, e.g. "
+               "sqlite:./.stagegate/stagegate.db");
+  }
+  store.url = *text;
+  return {};
+}
+
+Result<EndpointConfig> ParseEndpoint(const std::string& file, const std::string& name,
+                                     const YAML::Node& node) {
+  if (!node.IsMap()) {
+    return Bad(file, node, "endpoint '" + name + "' must be a mapping with scheme: and secrets:");
+  }
+  if (auto r = CheckKeys(file, node, {"scheme", "secrets", "tolerance", "dedupe_window", "registry"},
+                         "endpoint '" + name + "'");
+      !r) {
+    return tl::unexpected(r.error());
+  }
+  EndpointConfig endpoint;
+  endpoint.name = name;
+  if (!node["scheme"]) {
+    return Bad(file, node, "endpoint '" + name +
+                               "' needs scheme: databricks, mlflow, standard, github or none");
+  }
+  auto scheme_text = Scalar(file, node["scheme"], "scheme");
+  if (!scheme_text) return tl::unexpected(scheme_text.error());
+  const auto scheme = ParseScheme(*scheme_text);
+  if (!scheme) {
+    const std::string hint = Suggest(*scheme_text, {"databricks", "mlflow", "standard", "github", "none"});
+    return Bad(file, node["scheme"],
+               "unknown scheme '" + *scheme_text + "'" +
+                   (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                   " (schemes: databricks, mlflow, standard, github, none)");
+  }
+  endpoint.scheme = *scheme;
+  const YAML::Node secrets = node["secrets"];
+  if (endpoint.scheme == Scheme::kNone) {
+    if (secrets) {
+      return Bad(file, secrets, "endpoint '" + name + "' has scheme none, which checks no signature; "
+                                "remove secrets: or choose a signed scheme");
+    }
+  } else {
+    if (!secrets || !secrets.IsSequence() || secrets.size() == 0) {
+      return Bad(file, secrets ? secrets : node,
+                 "endpoint '" + name + "' needs secrets: a list such as [env:MY_WEBHOOK_SECRET]");
+    }
+    for (const auto& s : secrets) {
+      auto ref = Scalar(file, s, "secret");
+      if (!ref) return tl::unexpected(ref.error());
+      auto value = ResolveSecret(*ref);
+      if (!value) return Bad(file, s, value.error().message);
+      // A secret the scheme cannot use would reject every delivery: refuse to start.
+      if (endpoint.scheme == Scheme::kStandard &&
+          (!value->starts_with("whsec_") || value->size() <= 6)) {
+        return Bad(file, s, "secret " + *ref + " is not a Standard Webhooks secret (whsec_<base64>)");
+      }
+      endpoint.secrets.push_back(Secret{*ref, *value});
+    }
+  }
+  if (node["tolerance"]) {
+    auto d = Duration(file, node["tolerance"], "tolerance");
+    if (!d) return tl::unexpected(d.error());
+    endpoint.tolerance = *d;
+  }
+  if (node["dedupe_window"]) {
+    auto d = Duration(file, node["dedupe_window"], "dedupe_window");
+    if (!d) return tl::unexpected(d.error());
+    endpoint.dedupe_window = *d;
+  }
+  if (node["registry"]) {
+    auto r = Scalar(file, node["registry"], "registry");
+    if (!r) return tl::unexpected(r.error());
+    endpoint.registry = *r;
+  }
+  return endpoint;
+}
+
+Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root) {
+  if (!root.IsMap()) {
+    return Bad(file, root, "the config must be a YAML mapping with listen:, store: and endpoints:");
+  }
+  if (auto r = CheckKeys(file, root, {"listen", "io_threads", "store", "limits", "endpoints"},
+                         "the config");
+      !r) {
+    return tl::unexpected(r.error());
+  }
+  ServiceConfig config;
+  config.source = file;
+  if (root["listen"]) {
+    if (auto r = ParseListen(file, root["listen"], config); !r) return tl::unexpected(r.error());
+  }
+  if (root["io_threads"]) {
+    auto c = Count(file, root["io_threads"], "io_threads");
+    if (!c) return tl::unexpected(c.error());
+    if (*c == 0 || *c > 64) return Bad(file, root["io_threads"], "io_threads must be 1 to 64");
+    config.io_threads = static_cast<int>(*c);
+  }
+  if (root["store"]) {
+    if (auto r = ParseStore(file, root["store"], config.store); !r) return tl::unexpected(r.error());
+  }
+  if (root["limits"]) {
+    if (auto r = ParseLimits(file, root["limits"], config.limits); !r) {
+      return tl::unexpected(r.error());
+    }
+  }
+  const YAML::Node endpoints = root["endpoints"];
+  if (!endpoints || !endpoints.IsMap() || endpoints.size() == 0) {
+    return Bad(file, endpoints ? endpoints : root,
+               "endpoints: must map at least one name to {scheme: ..., secrets: [...]}");
+  }
+  static const std::regex kName("[a-z0-9][a-z0-9_-]{0,62}");
+  for (const auto& item : endpoints) {
+    const auto name = item.first.as<std::string>();
+    if (!std::regex_match(name, kName)) {
+      return Bad(file, item.first, "endpoint name '" + name +
+                                       "' must be lower-case letters, digits, - or _ (it becomes "
+                                       "the URL /hooks/<name>)");
+    }
+    auto endpoint = ParseEndpoint(file, name, item.second);
+    if (!endpoint) return tl::unexpected(endpoint.error());
+    config.endpoints.push_back(std::move(*endpoint));
+  }
+  return config;
+}
+
+std::string RandomHex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes));
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : raw) {
+    out += kDigits[static_cast<unsigned char>(c) >> 4U];
+    out += kDigits[static_cast<unsigned char>(c) & 15U];
+  }
+  return out;
+}
+
+std::string RandomWhsec() {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  unsigned char raw[24];
+  RAND_bytes(raw, sizeof raw);
+  std::string out = "whsec_";
+  for (std::size_t i = 0; i < sizeof raw; i += 3) {
+    const unsigned n = (raw[i] << 16U) | (raw[i + 1] << 8U) | raw[i + 2];
+    out += kAlphabet[(n >> 18U) & 63U];
+    out += kAlphabet[(n >> 12U) & 63U];
+    out += kAlphabet[(n >> 6U) & 63U];
+    out += kAlphabet[n & 63U];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Suggest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    const std::size_t d = EditDistance(word, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+Result<std::string> ResolveSecret(std::string_view reference) {
+  if (reference.starts_with("env:")) {
+    const std::string name(reference.substr(4));
+    const char* value = std::getenv(name.c_str());
+    if (name.empty() || value == nullptr || *value == '\0') {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "secret reference " + std::string(reference) + ": environment variable " + name +
+                      " is not set (export it before starting stagegate)");
+    }
+    return std::string(value);
+  }
+  if (reference.starts_with("file:")) {
+    const std::string path(reference.substr(5));
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "secret reference " + std::string(reference) + ": cannot read " + path);
+    }
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    std::string value = buffer.str();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    if (value.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "secret reference " + std::string(reference) + ": the file is empty");
+    }
+    return value;
+  }
+  return Fail(ErrorCode::kInvalidArgument,
+              "secrets must be references, env:NAME or file:PATH (inline values are refused so "
+              "they never sit in a config file)");
+}
+
+Result<ServiceConfig> LoadConfigText(const std::string& text, const std::string& name) {
+  try {
+    return ParseRoot(name, YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    return Fail(ErrorCode::kInvalidArgument,
+                name + ":" + std::to_string(e.mark.line + 1) + ":" +
+                    std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+  }
+}
+
+Result<ServiceConfig> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Fail(ErrorCode::kInvalidArgument, "cannot read config file " + path);
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return LoadConfigText(buffer.str(), path);
+}
+
+Result<ServiceConfig> EmbeddedDefaultConfig(const std::string& state_dir) {
+  ServiceConfig config;
+  config.source = "embedded default";
+  config.store.url = "sqlite:" + state_dir + "/stagegate.db";
+  const std::filesystem::path secrets_dir = std::filesystem::path(state_dir) / "secrets";
+  for (const Scheme scheme :
+       {Scheme::kDatabricks, Scheme::kMlflow, Scheme::kStandard, Scheme::kGithub}) {
+    EndpointConfig endpoint;
+    endpoint.name = SchemeName(scheme);
+    endpoint.scheme = scheme;
+    std::string variable = "STAGEGATE_" + endpoint.name + "_SECRET";
+    std::transform(variable.begin(), variable.end(), variable.begin(), ::toupper);
+    std::string reference = "env:" + variable;
+    const char* from_env = std::getenv(variable.c_str());
+    if (from_env == nullptr || *from_env == '\0') {
+      const auto path = secrets_dir / endpoint.name;
+      reference = "file:" + path.string();
+      if (!std::filesystem::exists(path)) {
+        std::error_code ec;
+        std::filesystem::create_directories(secrets_dir, ec);
+        ::chmod(secrets_dir.c_str(), 0700);
+        std::ofstream out(path, std::ios::trunc);
+        out << (scheme == Scheme::kStandard ? RandomWhsec() : RandomHex(32)) << "\n";
+        out.close();
+        ::chmod(path.c_str(), 0600);
+        if (!out) {
+          return Fail(ErrorCode::kUnavailable, "cannot write a generated secret to " + path.string());
+        }
+      }
+    }
+    auto value = ResolveSecret(reference);
+    if (!value) return tl::unexpected(value.error());
+    endpoint.secrets.push_back(Secret{reference, *value});
+    config.endpoints.push_back(std::move(endpoint));
+  }
+  return config;
+}
+
+}  // namespace stagegate::config

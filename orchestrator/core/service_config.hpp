@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace stagegate {
+
+enum class Scheme { kDatabricks, kMlflow, kStandard, kGithub, kNone };
+
+/// "databricks", "mlflow", ... for logs, API and the database.
+const char* SchemeName(Scheme scheme);
+std::optional<Scheme> ParseScheme(std::string_view name);
+
+/// One configured secret: where it came from (shown to operators) and its value (never shown).
+struct Secret {
+  std::string reference;  // "env:NAME" or "file:PATH"
+  std::string value;
+};
+
+/// One webhook endpoint, served at POST /hooks/<name>.
+struct EndpointConfig {
+  std::string name;
+  Scheme scheme = Scheme::kNone;
+  std::vector<Secret> secrets;  // several while a secret is being rotated
+  /// Allowed distance between the signed timestamp and the server's clock (mlflow,
+  /// standard). Zero turns the check off.
+  std::chrono::milliseconds tolerance = std::chrono::minutes(5);
+  /// Deliveries without a sender id (databricks) are deduplicated on a body hash within
+  /// this window. Zero means forever.
+  std::chrono::milliseconds dedupe_window = std::chrono::hours(24);
+  std::string registry;  // registry name used for post-back (later issues)
+};
+
+struct Limits {
+  std::uint64_t max_body_bytes = 1024 * 1024;
+  std::uint64_t max_header_bytes = 16 * 1024;
+  std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
+  std::chrono::milliseconds body_timeout = std::chrono::seconds(30);
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  std::size_t max_connections = 1024;
+  std::size_t max_pending_writes = 10'000;
+};
+
+struct StoreConfig {
+  std::string url = "sqlite:./.stagegate/stagegate.db";
+  std::chrono::milliseconds busy_timeout = std::chrono::seconds(5);
+};
+
+struct ServiceConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  int io_threads = 2;
+  StoreConfig store;
+  Limits limits;
+  std::vector<EndpointConfig> endpoints;
+  std::string source;  // the config file, or "embedded default"
+};
+
+}  // namespace stagegate

@@ -1,0 +1,286 @@
+#include "orchestrator/server/http_server.hpp"
+
+#include <atomic>
+#include <chrono>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "orchestrator/core/log_if_failed.hpp"
+
+namespace stagegate::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  net::io_context& io;
+  Limits limits;
+  HttpHandlerPtr handler;
+  std::shared_ptr<Metrics> metrics;
+  tcp::acceptor acceptor;
+  std::atomic<std::int64_t> open_connections{0};
+
+  Impl(net::io_context& io_context, Limits l, HttpHandlerPtr h, std::shared_ptr<Metrics> m)
+      : io(io_context),
+        limits(l),
+        handler(std::move(h)),
+        metrics(std::move(m)),
+        acceptor(net::make_strand(io_context)) {}
+
+  void ConnectionOpened() {
+    const auto n = open_connections.fetch_add(1) + 1;
+    if (metrics) metrics->SetConnections(n);
+  }
+  void ConnectionClosed() {
+    const auto n = open_connections.fetch_sub(1) - 1;
+    if (metrics) metrics->SetConnections(n);
+  }
+
+  Awaitable<void> AcceptLoop();
+  Awaitable<void> Serve(tcp::socket socket);
+};
+
+namespace {
+
+http::response<http::string_body> ToBeast(HttpResponse&& r, unsigned version, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "stagegate");
+  res.set(http::field::content_type, r.content_type);
+  for (auto& [name, value] : r.headers) {
+    res.set(name, value);
+  }
+  res.body() = std::move(r.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+// After refusing a request whose body we will not read, close gracefully: stop sending,
+// then discard what the client already had in flight for a short while, so that a client
+// that writes its whole body before reading still sees our answer instead of a reset.
+Awaitable<void> LingeringClose(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::array<char, 16 * 1024> sink{};
+  std::size_t discarded = 0;
+  stream.expires_after(kLingerTime);
+  while (!ec && discarded < kLingerBytes) {
+    discarded += co_await stream.async_read_some(net::buffer(sink),
+                                                 net::redirect_error(net::use_awaitable, ec));
+  }
+  stream.socket().close(ec);
+}
+
+HttpRequest FromBeast(http::request<http::string_body>&& req, const std::string& remote) {
+  HttpRequest out;
+  out.method = std::string(req.method_string());
+  out.target = std::string(req.target());
+  out.headers.reserve(16);
+  for (const auto& field : req) {
+    out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  out.body = std::move(req.body());
+  out.remote = remote;
+  return out;
+}
+
+}  // namespace
+
+Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
+  struct Guard {
+    Impl* impl;
+    ~Guard() { impl->ConnectionClosed(); }
+  } guard{this};
+  auto self = shared_from_this();  // keeps Impl alive while this connection runs
+
+  beast::error_code ec;
+  std::string remote;
+  {
+    const auto endpoint = socket.remote_endpoint(ec);
+    remote = ec ? "unknown" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+
+  auto write = [&](HttpResponse response, unsigned version, bool keep_alive) -> Awaitable<bool> {
+    auto res = ToBeast(std::move(response), version, keep_alive);
+    stream.expires_after(limits.body_timeout);
+    co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+    co_return !ec;
+  };
+
+  for (;;) {
+    // Idle keep-alive wait: nothing read yet, so the header clock has not started.
+    if (buffer.size() == 0) {
+      stream.expires_after(limits.idle_timeout);
+      const std::size_t n = co_await stream.async_read_some(
+          buffer.prepare(4096), net::redirect_error(net::use_awaitable, ec));
+      if (ec) {
+        break;
+      }
+      buffer.commit(n);
+    }
+
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+    stream.expires_after(limits.header_timeout);
+    co_await http::async_read_header(stream, buffer, parser,
+                                     net::redirect_error(net::use_awaitable, ec));
+    if (ec == beast::error::timeout) {
+      spdlog::debug("http: header timeout remote={}", remote);
+      break;
+    }
+    if (ec == http::error::header_limit) {
+      co_await write(JsonError(431, "request headers exceed " +
+                                        std::to_string(limits.max_header_bytes) + " bytes"),
+                     11, false);
+      break;
+    }
+    if (ec) {
+      if (ec != http::error::end_of_stream && ec != net::error::eof) {
+        co_await write(JsonError(400, "malformed HTTP request: " + ec.message()), 11, false);
+      }
+      break;
+    }
+    const unsigned version = parser.get().version();
+    const auto length = parser.content_length();
+    if (length && *length > limits.max_body_bytes) {
+      co_await write(JsonError(413, "request body of " + std::to_string(*length) +
+                                        " bytes exceeds the limit of " +
+                                        std::to_string(limits.max_body_bytes) + " bytes"),
+                     version, false);
+      co_await LingeringClose(stream);
+      co_return;
+    }
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> cont{http::status::continue_, version};
+      co_await http::async_write(stream, cont, net::redirect_error(net::use_awaitable, ec));
+      if (ec) {
+        break;
+      }
+    }
+
+    stream.expires_after(limits.body_timeout);
+    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    if (ec == http::error::body_limit) {
+      co_await write(JsonError(413, "request body exceeds the limit of " +
+                                        std::to_string(limits.max_body_bytes) + " bytes"),
+                     version, false);
+      co_await LingeringClose(stream);
+      co_return;
+    }
+    if (ec == beast::error::timeout) {
+      spdlog::debug("http: body timeout remote={}", remote);
+      break;
+    }
+    if (ec) {
+      break;
+    }
+
+    const bool client_keep_alive = parser.get().keep_alive();
+    HttpResponse response = co_await handler->Handle(FromBeast(parser.release(), remote));
+    const bool keep_alive = client_keep_alive && !response.close;
+    if (!co_await write(std::move(response), version, keep_alive) || !keep_alive) {
+      break;
+    }
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.socket().close(ec);
+}
+
+Awaitable<void> HttpServer::Impl::AcceptLoop() {
+  static constexpr std::string_view kBusy =
+      "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\n"
+      "Retry-After: 1\r\nContent-Length: 73\r\n\r\n"
+      "{\"error\":{\"status\":503,\"message\":\"too many open connections, retry\"}}\n";
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(
+        net::make_strand(io), net::redirect_error(net::use_awaitable, ec));
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) {
+      co_return;
+    }
+    if (ec) {
+      // EMFILE and friends: back off briefly instead of spinning.
+      spdlog::warn("http: accept failed error=\"{}\"", ec.message());
+      net::steady_timer pause(io, std::chrono::milliseconds(50));
+      co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+      continue;
+    }
+    if (static_cast<std::size_t>(open_connections.load()) >= limits.max_connections) {
+      // A fresh socket's send buffer is empty: a non-blocking write of a few bytes succeeds.
+      socket.non_blocking(true, ec);
+      socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ec);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+      socket.close(ec);
+      if (metrics) metrics->CountDelivery("-", "connection_refused");
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    ConnectionOpened();
+    const auto strand = socket.get_executor();  // read before the move (argument order)
+    net::co_spawn(strand, Serve(std::move(socket)), LogIfFailed("http connection"));
+  }
+}
+
+HttpServer::HttpServer(net::io_context& io, Limits limits, HttpHandlerPtr handler,
+                       std::shared_ptr<Metrics> metrics)
+    : impl_(std::make_shared<Impl>(io, limits, std::move(handler), std::move(metrics))) {}
+
+HttpServer::~HttpServer() = default;
+
+Result<std::uint16_t> HttpServer::Listen(const std::string& host, std::uint16_t port) {
+  beast::error_code ec;
+  const auto address = net::ip::make_address(host, ec);
+  if (ec) {
+    return Fail(ErrorCode::kInvalidArgument, "listen address '" + host + "' is not an IP address");
+  }
+  const tcp::endpoint endpoint(address, port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Fail(ErrorCode::kUnavailable,
+                "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  }
+  return acceptor.local_endpoint().port();
+}
+
+void HttpServer::Start() {
+  net::co_spawn(impl_->acceptor.get_executor(), impl_->AcceptLoop(), LogIfFailed("http accept"));
+}
+
+void HttpServer::Stop() {
+  auto impl = impl_;
+  net::post(impl->acceptor.get_executor(), [impl] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+}
+
+}  // namespace stagegate::server

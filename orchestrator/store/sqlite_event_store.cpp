@@ -1,0 +1,532 @@
+#include "orchestrator/store/sqlite_event_store.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+namespace stagegate::store {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS events (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  endpoint       TEXT    NOT NULL,
+  source         TEXT    NOT NULL,
+  type           TEXT    NOT NULL,
+  raw_type       TEXT    NOT NULL,
+  model_name     TEXT    NOT NULL,
+  model_version  TEXT    NOT NULL,
+  from_stage     TEXT    NOT NULL,
+  to_stage       TEXT    NOT NULL,
+  alias          TEXT    NOT NULL,
+  tags           TEXT    NOT NULL,
+  text           TEXT    NOT NULL,
+  repository     TEXT    NOT NULL,
+  ref            TEXT    NOT NULL,
+  git_commit     TEXT    NOT NULL,
+  delivery_id    TEXT    NOT NULL,
+  dedupe_key     TEXT    NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  sent_at_ms     INTEGER NOT NULL,
+  headers        TEXT    NOT NULL,
+  verification   TEXT    NOT NULL,
+  payload        BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_dedupe ON events(endpoint, dedupe_key, id);
+CREATE INDEX IF NOT EXISTS events_type ON events(type, id);
+CREATE INDEX IF NOT EXISTS events_model ON events(model_name, id);
+CREATE INDEX IF NOT EXISTS events_endpoint ON events(endpoint, id);
+)sql";
+
+constexpr const char* kColumns =
+    "id, endpoint, source, type, raw_type, model_name, model_version, from_stage, to_stage, "
+    "alias, tags, text, repository, ref, git_commit, delivery_id, dedupe_key, received_at_ms, "
+    "sent_at_ms, headers, verification, payload";
+
+// RAII for statements; the connection outlives them.
+class Statement final {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      error_ = sqlite3_errmsg(db);
+      stmt_ = nullptr;
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  bool ok() const { return stmt_ != nullptr; }
+  const std::string& error() const { return error_; }
+  sqlite3_stmt* get() const { return stmt_; }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  void Bind(int i, std::string_view text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  }
+  void BindBlob(int i, std::string_view bytes) {
+    sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+  }
+  void Bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  std::string Text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p == nullptr ? std::string()
+                        : std::string(reinterpret_cast<const char*>(p),
+                                      static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::string Blob(int col) const {
+    const auto* p = sqlite3_column_blob(stmt_, col);
+    return p == nullptr ? std::string()
+                        : std::string(static_cast<const char*>(p),
+                                      static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string error_;
+};
+
+Result<void> Exec(sqlite3* db, const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string text = message != nullptr ? message : sqlite3_errmsg(db);
+    sqlite3_free(message);
+    return Fail(ErrorCode::kUnavailable, text);
+  }
+  return {};
+}
+
+Result<sqlite3*> OpenConnection(const std::string& path, std::chrono::milliseconds busy_timeout,
+                                bool create) {
+  sqlite3* db = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Fail(ErrorCode::kUnavailable, "cannot open event store " + path + ": " + message);
+  }
+  sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
+  // WAL lets readers run beside the writer; FULL makes every COMMIT fsync the WAL, so an
+  // acknowledged event survives power loss as well as a killed process.
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=ON"}) {
+    if (auto r = Exec(db, pragma); !r) {
+      sqlite3_close(db);
+      return Fail(ErrorCode::kUnavailable,
+                  "cannot configure event store " + path + ": " + r.error().message);
+    }
+  }
+  return db;
+}
+
+json TagsToJson(const std::vector<Tag>& tags) {
+  json out = json::array();
+  for (const auto& tag : tags) {
+    out.push_back({{"key", tag.key}, {"value", tag.value}});
+  }
+  return out;
+}
+
+json HeadersToJson(const HeaderList& headers) {
+  json out = json::array();
+  for (const auto& [name, value] : headers) {
+    out.push_back(json::array({name, value}));
+  }
+  return out;
+}
+
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Event RowToEvent(const Statement& s) {
+  Event e;
+  int c = 0;
+  e.id = s.Int(c++);
+  e.endpoint = s.Text(c++);
+  e.source = s.Text(c++);
+  e.type = s.Text(c++);
+  e.raw_type = s.Text(c++);
+  e.model_name = s.Text(c++);
+  e.model_version = s.Text(c++);
+  e.from_stage = s.Text(c++);
+  e.to_stage = s.Text(c++);
+  e.alias = s.Text(c++);
+  const json tags = json::parse(s.Text(c++), nullptr, false);
+  if (tags.is_array()) {
+    for (const auto& t : tags) {
+      e.tags.push_back(Tag{t.value("key", ""), t.value("value", "")});
+    }
+  }
+  e.text = s.Text(c++);
+  e.repository = s.Text(c++);
+  e.ref = s.Text(c++);
+  e.commit = s.Text(c++);
+  e.delivery_id = s.Text(c++);
+  e.dedupe_key = s.Text(c++);
+  e.received_at_ms = s.Int(c++);
+  e.sent_at_ms = s.Int(c++);
+  const json headers = json::parse(s.Text(c++), nullptr, false);
+  if (headers.is_array()) {
+    for (const auto& h : headers) {
+      if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string()) {
+        e.headers.emplace_back(h[0].get<std::string>(), h[1].get<std::string>());
+      }
+    }
+  }
+  const json v = json::parse(s.Text(c++), nullptr, false);
+  if (v.is_object()) {
+    e.verification = Verification{.scheme = v.value("scheme", ""),
+                                  .secret_index = v.value("secret_index", -1),
+                                  .signed_at_s = v.value("signed_at_s", std::int64_t{0}),
+                                  .skew_s = v.value("skew_s", std::int64_t{0})};
+  }
+  e.payload = s.Blob(c++);
+  return e;
+}
+
+struct AppendCompletion {
+  virtual ~AppendCompletion() = default;
+  virtual void Complete(Result<AppendResult> result) = 0;
+};
+
+// Resumes the waiting coroutine on its own executor, never on the writer thread.
+template <class Handler>
+struct HandlerCompletion final : AppendCompletion {
+  explicit HandlerCompletion(Handler h) : handler(std::move(h)) {}
+  void Complete(Result<AppendResult> result) override {
+    auto executor = net::get_associated_executor(handler);
+    net::post(executor, [h = std::move(handler), r = std::move(result)]() mutable {
+      std::move(h)(std::move(r));
+    });
+  }
+  Handler handler;
+};
+
+struct PendingAppend {
+  Event event;
+  std::chrono::milliseconds window;
+  std::unique_ptr<AppendCompletion> completion;
+};
+
+}  // namespace
+
+struct SqliteEventStore::Impl {
+  SqliteOptions options;
+  std::shared_ptr<Metrics> metrics;
+  sqlite3* writer = nullptr;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<PendingAppend> queue;
+  bool stopping = false;
+  bool last_batch_failed = false;
+  std::thread thread;
+
+  std::mutex readers_mutex;
+  std::vector<sqlite3*> readers;
+
+  ~Impl() {
+    for (sqlite3* db : readers) sqlite3_close(db);
+    sqlite3_close(writer);
+  }
+
+  void WriterLoop();
+  std::vector<Result<AppendResult>> CommitBatch(std::vector<PendingAppend>& batch);
+
+  // A pooled read connection, returned on destruction.
+  struct Reader {
+    Impl* impl;
+    sqlite3* db;
+    Reader(Impl* i, sqlite3* d) : impl(i), db(d) {}
+    Reader(Reader&& other) noexcept : impl(other.impl), db(std::exchange(other.db, nullptr)) {}
+    Reader& operator=(Reader&&) = delete;
+    ~Reader() {
+      if (db != nullptr) {
+        std::lock_guard lock(impl->readers_mutex);
+        impl->readers.push_back(db);
+      }
+    }
+  };
+  Result<Reader> AcquireReader() {
+    {
+      std::lock_guard lock(readers_mutex);
+      if (!readers.empty()) {
+        sqlite3* db = readers.back();
+        readers.pop_back();
+        return Reader{this, db};
+      }
+    }
+    auto db = OpenConnection(options.path, options.busy_timeout, false);
+    if (!db) return tl::unexpected(db.error());
+    return Reader{this, *db};
+  }
+};
+
+std::vector<Result<AppendResult>> SqliteEventStore::Impl::CommitBatch(
+    std::vector<PendingAppend>& batch) {
+  std::vector<Result<AppendResult>> results;
+  auto fail_all = [&](const std::string& why) {
+    Exec(writer, "ROLLBACK");
+    results.assign(batch.size(),
+                   Fail(ErrorCode::kUnavailable, "event store cannot take the write: " + why));
+    return results;
+  };
+  if (auto begin = Exec(writer, "BEGIN IMMEDIATE"); !begin) {
+    return fail_all(begin.error().message);
+  }
+  Statement find(writer,
+                 "SELECT id, received_at_ms FROM events WHERE endpoint = ?1 AND dedupe_key = ?2 "
+                 "ORDER BY id DESC LIMIT 1");
+  Statement insert(writer,
+                   "INSERT INTO events (endpoint, source, type, raw_type, model_name, "
+                   "model_version, from_stage, to_stage, alias, tags, text, repository, ref, "
+                   "git_commit, delivery_id, dedupe_key, received_at_ms, sent_at_ms, headers, "
+                   "verification, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+  if (!find.ok() || !insert.ok()) {
+    return fail_all(find.ok() ? insert.error() : find.error());
+  }
+  for (auto& item : batch) {
+    const Event& e = item.event;
+    find.Reset();
+    find.Bind(1, e.endpoint);
+    find.Bind(2, e.dedupe_key);
+    const int found = sqlite3_step(find.get());
+    if (found == SQLITE_ROW) {
+      const std::int64_t received = find.Int(1);
+      if (item.window.count() == 0 || e.received_at_ms - received <= item.window.count()) {
+        results.push_back(AppendResult{.event_id = find.Int(0), .duplicate = true});
+        continue;
+      }
+    } else if (found != SQLITE_DONE) {
+      return fail_all(sqlite3_errmsg(writer));
+    }
+    const std::string tags = Dump(TagsToJson(e.tags));
+    const std::string headers = Dump(HeadersToJson(e.headers));
+    const std::string verification = Dump(json{{"scheme", e.verification.scheme},
+                                               {"secret_index", e.verification.secret_index},
+                                               {"signed_at_s", e.verification.signed_at_s},
+                                               {"skew_s", e.verification.skew_s}});
+    insert.Reset();
+    int i = 1;
+    for (const std::string* text :
+         {&e.endpoint, &e.source, &e.type, &e.raw_type, &e.model_name, &e.model_version,
+          &e.from_stage, &e.to_stage, &e.alias, &tags, &e.text, &e.repository, &e.ref, &e.commit,
+          &e.delivery_id, &e.dedupe_key}) {
+      insert.Bind(i++, *text);
+    }
+    insert.Bind(i++, e.received_at_ms);
+    insert.Bind(i++, e.sent_at_ms);
+    insert.Bind(i++, headers);
+    insert.Bind(i++, verification);
+    insert.BindBlob(i++, e.payload);
+    if (sqlite3_step(insert.get()) != SQLITE_DONE) {
+      return fail_all(sqlite3_errmsg(writer));
+    }
+    results.push_back(AppendResult{.event_id = sqlite3_last_insert_rowid(writer)});
+  }
+  if (auto commit = Exec(writer, "COMMIT"); !commit) {
+    return fail_all(commit.error().message);
+  }
+  return results;
+}
+
+void SqliteEventStore::Impl::WriterLoop() {
+  for (;;) {
+    std::vector<PendingAppend> batch;
+    {
+      std::unique_lock lock(mutex);
+      wake.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (queue.empty()) {
+        return;  // stopping and drained
+      }
+      while (!queue.empty() && batch.size() < options.max_batch) {
+        batch.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+    }
+    const auto started = std::chrono::steady_clock::now();
+    auto results = CommitBatch(batch);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const bool failed = !results.empty() && !results.front().has_value();
+    if (failed) {
+      spdlog::error("store: group commit failed events={} error=\"{}\"", batch.size(),
+                    results.front().error().message);
+    } else if (metrics) {
+      metrics->ObserveCommit(seconds, batch.size());
+    }
+    {
+      std::lock_guard lock(mutex);
+      last_batch_failed = failed;
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i].completion->Complete(std::move(results[i]));
+    }
+  }
+}
+
+SqliteEventStore::SqliteEventStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SqliteEventStore::~SqliteEventStore() { Stop(); }
+
+Result<std::shared_ptr<SqliteEventStore>> SqliteEventStore::Open(
+    SqliteOptions options, std::shared_ptr<Metrics> metrics) {
+  std::error_code ec;
+  const auto parent = std::filesystem::path(options.path).parent_path();
+  if (!parent.empty()) {
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return Fail(ErrorCode::kUnavailable,
+                  "cannot create directory " + parent.string() + ": " + ec.message());
+    }
+  }
+  auto db = OpenConnection(options.path, options.busy_timeout, true);
+  if (!db) return tl::unexpected(db.error());
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->metrics = std::move(metrics);
+  impl->writer = *db;
+
+  Statement version(impl->writer, "PRAGMA user_version");
+  if (!version.ok() || sqlite3_step(version.get()) != SQLITE_ROW) {
+    return Fail(ErrorCode::kUnavailable, "cannot read the event store's schema version");
+  }
+  const auto current = version.Int(0);
+  if (current > kSchemaVersion) {
+    return Fail(ErrorCode::kUnavailable,
+                "event store " + impl->options.path + " has schema version " +
+                    std::to_string(current) + ", newer than this stagegate understands (" +
+                    std::to_string(kSchemaVersion) + "); upgrade stagegate");
+  }
+  if (current < kSchemaVersion) {
+    if (auto r = Exec(impl->writer, kSchema); !r) {
+      return Fail(ErrorCode::kUnavailable, "cannot create the event store schema: " + r.error().message);
+    }
+    Exec(impl->writer, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+  }
+  Impl* raw = impl.get();
+  raw->thread = std::thread([raw] { raw->WriterLoop(); });
+  return std::shared_ptr<SqliteEventStore>(new SqliteEventStore(std::move(impl)));
+}
+
+void SqliteEventStore::Stop() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+  if (impl_->thread.joinable()) {
+    impl_->thread.join();
+  }
+}
+
+Awaitable<Result<AppendResult>> SqliteEventStore::Append(Event event,
+                                                         std::chrono::milliseconds dedupe_window) {
+  Impl* impl = impl_.get();
+  // Named, not built inside the co_await: g++ 12 destroys such temporaries twice.
+  auto initiation = [impl, dedupe_window, event = std::move(event)](auto handler) mutable {
+    using Handler = decltype(handler);
+    auto completion = std::make_unique<HandlerCompletion<Handler>>(std::move(handler));
+    {
+      std::lock_guard lock(impl->mutex);
+      if (!impl->stopping && impl->queue.size() < impl->options.max_pending_writes) {
+        impl->queue.push_back(PendingAppend{std::move(event), dedupe_window, std::move(completion)});
+      }
+    }
+    if (completion) {
+      completion->Complete(Fail(ErrorCode::kUnavailable,
+                                impl->stopping ? "event store is shutting down"
+                                               : "event store is overloaded; retry later"));
+      return;
+    }
+    impl->wake.notify_one();
+  };
+  co_return co_await net::async_initiate<const net::use_awaitable_t<>&,
+                                         void(Result<AppendResult>)>(std::move(initiation),
+                                                                     net::use_awaitable);
+}
+
+Result<std::vector<Event>> SqliteEventStore::List(const EventFilter& filter) {
+  auto reader = impl_->AcquireReader();
+  if (!reader) return tl::unexpected(reader.error());
+  std::string sql = std::string("SELECT ") + kColumns + " FROM events WHERE 1=1";
+  if (!filter.endpoint.empty()) sql += " AND endpoint = ?1";
+  if (!filter.type.empty()) sql += " AND type = ?2";
+  if (!filter.model.empty()) sql += " AND model_name = ?3";
+  if (filter.before_id > 0) sql += " AND id < ?4";
+  sql += " ORDER BY id DESC LIMIT ?5";
+  Statement s(reader->db, sql.c_str());
+  if (!s.ok()) return Fail(ErrorCode::kUnavailable, s.error());
+  s.Bind(1, filter.endpoint);
+  s.Bind(2, filter.type);
+  s.Bind(3, filter.model);
+  s.Bind(4, filter.before_id);
+  s.Bind(5, static_cast<std::int64_t>(filter.limit));
+  std::vector<Event> out;
+  int rc = 0;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    out.push_back(RowToEvent(s));
+  }
+  if (rc != SQLITE_DONE) {
+    return Fail(ErrorCode::kUnavailable, sqlite3_errmsg(reader->db));
+  }
+  return out;
+}
+
+Result<std::optional<Event>> SqliteEventStore::Get(std::int64_t id) {
+  auto reader = impl_->AcquireReader();
+  if (!reader) return tl::unexpected(reader.error());
+  const std::string sql = std::string("SELECT ") + kColumns + " FROM events WHERE id = ?1";
+  Statement s(reader->db, sql.c_str());
+  if (!s.ok()) return Fail(ErrorCode::kUnavailable, s.error());
+  s.Bind(1, id);
+  const int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_ROW) {
+    return std::optional<Event>(RowToEvent(s));
+  }
+  if (rc != SQLITE_DONE) {
+    return Fail(ErrorCode::kUnavailable, sqlite3_errmsg(reader->db));
+  }
+  return std::optional<Event>();
+}
+
+Result<void> SqliteEventStore::Ready() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->stopping) return Fail(ErrorCode::kUnavailable, "event store is shutting down");
+    if (impl_->last_batch_failed) {
+      return Fail(ErrorCode::kUnavailable, "the last group commit failed");
+    }
+    if (impl_->queue.size() >= impl_->options.max_pending_writes) {
+      return Fail(ErrorCode::kUnavailable, "event store write queue is full");
+    }
+  }
+  auto reader = impl_->AcquireReader();
+  if (!reader) return tl::unexpected(reader.error());
+  if (auto r = Exec(reader->db, "SELECT 1 FROM events LIMIT 1"); !r) {
+    return r;
+  }
+  return {};
+}
+
+}  // namespace stagegate::store
