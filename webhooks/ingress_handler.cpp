@@ -70,13 +70,13 @@ Awaitable<server::HttpResponse> IngressHandler::Deliver(const EndpointConfig& en
 
   auto verified = VerifyDelivery(endpoint, request.headers, request.body, now_ms / 1000);
   if (!verified) {
-    Log()->warn("delivery rejected endpoint={} remote={} status=401 reason=\"{}\"", endpoint.name,
+    Log()->warn("delivery_rejected endpoint={} remote={} status=401 reason=\"{}\"", endpoint.name,
                 request.remote, verified.error().message);
     co_return finish("unauthorized", server::FromError(verified.error()));
   }
   auto normalized = NormalizePayload(endpoint.scheme, request.headers, request.body);
   if (!normalized) {
-    Log()->warn("delivery rejected endpoint={} remote={} status=400 reason=\"{}\"", endpoint.name,
+    Log()->warn("delivery_rejected endpoint={} remote={} status=400 reason=\"{}\"", endpoint.name,
                 request.remote, normalized.error().message);
     co_return finish("malformed", server::FromError(normalized.error()));
   }
@@ -107,11 +107,11 @@ Awaitable<server::HttpResponse> IngressHandler::Deliver(const EndpointConfig& en
 
   auto stored = co_await store_->Append(std::move(event), window);
   if (!stored) {
-    Log()->error("delivery not stored endpoint={} status=503 reason=\"{}\"", endpoint.name,
+    Log()->error("delivery_not_stored endpoint={} status=503 reason=\"{}\"", endpoint.name,
                  stored.error().message);
     co_return finish("unavailable", server::FromError(stored.error()));
   }
-  Log()->info("delivery stored endpoint={} event_id={} duplicate={} type={} model={}",
+  Log()->info("delivery_stored endpoint={} event_id={} duplicate={} type={} model={}",
               endpoint.name, stored->event_id, stored->duplicate, type, model);
   nlohmann::json body = {{"event_id", stored->event_id},
                          {"duplicate", stored->duplicate},

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "orchestrator/api/events_api.hpp"
@@ -47,6 +48,8 @@ void PrintBanner(const ServiceConfig& config, std::uint16_t port) {
 }  // namespace
 
 int Serve(const ServeOptions& options) {
+  // Logs go to stderr, one logfmt-style line each; stdout carries only the banner.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("stagegate"));
   spdlog::set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l logger=%n msg=%v",
                       spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(options.log_level));
@@ -95,7 +98,7 @@ int Serve(const ServeOptions& options) {
   net::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
-    spdlog::info("shutting down signal={}", signal);
+    spdlog::info("shutting_down signal={}", signal);
     http.Stop();
     io.stop();
   });

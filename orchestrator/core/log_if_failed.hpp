@@ -20,7 +20,7 @@ class LogIfFailed final {
     try {
       std::rethrow_exception(error);
     } catch (const std::exception& e) {
-      spdlog::error("task failed task={} error=\"{}\"", name_, e.what());
+      spdlog::error("task_failed task={} error=\"{}\"", name_, e.what());
     }
   }
 

@@ -150,7 +150,7 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     co_await http::async_read_header(stream, buffer, parser,
                                      net::redirect_error(net::use_awaitable, ec));
     if (ec == beast::error::timeout) {
-      spdlog::debug("http: header timeout remote={}", remote);
+      spdlog::debug("header_timeout remote={}", remote);
       break;
     }
     if (ec == http::error::header_limit) {
@@ -193,7 +193,7 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
       co_return;
     }
     if (ec == beast::error::timeout) {
-      spdlog::debug("http: body timeout remote={}", remote);
+      spdlog::debug("body_timeout remote={}", remote);
       break;
     }
     if (ec) {
@@ -225,7 +225,7 @@ Awaitable<void> HttpServer::Impl::AcceptLoop() {
     }
     if (ec) {
       // EMFILE and friends: back off briefly instead of spinning.
-      spdlog::warn("http: accept failed error=\"{}\"", ec.message());
+      spdlog::warn("accept_failed error=\"{}\"", ec.message());
       net::steady_timer pause(io, std::chrono::milliseconds(50));
       co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
       continue;

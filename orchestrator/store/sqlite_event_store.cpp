@@ -370,7 +370,7 @@ void SqliteEventStore::Impl::WriterLoop() {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const bool failed = !results.empty() && !results.front().has_value();
     if (failed) {
-      spdlog::error("store: group commit failed events={} error=\"{}\"", batch.size(),
+      spdlog::error("group_commit_failed events={} error=\"{}\"", batch.size(),
                     results.front().error().message);
     } else if (metrics) {
       metrics->ObserveCommit(seconds, batch.size());
