@@ -10,6 +10,11 @@ target_compile_options(sg_options INTERFACE
   $<$<BOOL:${SG_SANITIZE}>:-fsanitize=address,undefined -fno-omit-frame-pointer
                            -fno-sanitize-recover=undefined -Wno-mismatched-new-delete>)
 target_link_options(sg_options INTERFACE $<$<BOOL:${SG_SANITIZE}>:-fsanitize=address,undefined>)
+if(SG_FUZZ)
+  # Coverage instrumentation for libFuzzer in every library; the fuzz targets add the driver.
+  target_compile_options(sg_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
+  target_link_options(sg_options INTERFACE -fsanitize=address,undefined)
+endif()
 target_compile_definitions(sg_options INTERFACE
   BOOST_ASIO_NO_DEPRECATED
   BOOST_BEAST_USE_STD_STRING_VIEW  # beast::string_view == std::string_view (Boost 1.74)
