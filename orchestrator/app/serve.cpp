@@ -1,10 +1,13 @@
+#include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -20,6 +23,8 @@
 
 namespace stagegate::app {
 namespace {
+
+constexpr auto kDrainTimeout = std::chrono::seconds(5);
 
 void PrintBanner(const ServiceConfig& config, std::uint16_t port) {
   const std::string base = "http://" + config.listen_host + ":" + std::to_string(port);
@@ -95,12 +100,26 @@ int Serve(const ServeOptions& options) {
                config->endpoints.size(), config->store.url);
   PrintBanner(*config, *port);
 
+  // Shutdown: stop accepting, let requests in flight get their answer (bounded), then stop.
+  // A delivery whose commit finishes after the stop stays stored; its sender retries and
+  // gets "duplicate": true.
   net::signal_set signals(io, SIGINT, SIGTERM);
+  net::steady_timer drain(io);
+  std::chrono::steady_clock::time_point deadline;
+  std::function<void()> wait_for_drain = [&] {
+    if (http.InFlight() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      io.stop();
+      return;
+    }
+    drain.expires_after(std::chrono::milliseconds(20));
+    drain.async_wait([&](const boost::system::error_code&) { wait_for_drain(); });
+  };
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
-    spdlog::info("shutting_down signal={}", signal);
+    spdlog::info("shutting_down signal={} in_flight={}", signal, http.InFlight());
+    deadline = std::chrono::steady_clock::now() + kDrainTimeout;
     http.Stop();
-    io.stop();
+    wait_for_drain();
   });
 
   std::vector<std::thread> threads;

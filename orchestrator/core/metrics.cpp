@@ -81,6 +81,10 @@ void Metrics::ObserveCommit(double seconds, std::size_t batch_size) {
 
 void Metrics::SetConnections(std::int64_t open) { connections_.store(open); }
 
+void Metrics::CountRefusedConnection() {
+  refused_connections_.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string Metrics::Render() const {
   std::string out;
   std::lock_guard lock(mutex_);
@@ -108,6 +112,10 @@ std::string Metrics::Render() const {
   out += "# HELP stagegate_http_connections Open HTTP connections.\n";
   out += "# TYPE stagegate_http_connections gauge\n";
   out += "stagegate_http_connections " + std::to_string(connections_.load()) + "\n";
+  out += "# HELP stagegate_http_refused_connections_total Connections refused at max_connections.\n";
+  out += "# TYPE stagegate_http_refused_connections_total counter\n";
+  out += "stagegate_http_refused_connections_total " + std::to_string(refused_connections_.load()) +
+         "\n";
   return out;
 }
 

@@ -35,6 +35,8 @@ class Metrics final {
   void ObserveIngress(const std::string& endpoint, double seconds);
   void ObserveCommit(double seconds, std::size_t batch_size);
   void SetConnections(std::int64_t open);
+  /// A connection closed at once because max_connections were open.
+  void CountRefusedConnection();
   std::string Render() const;
 
  private:
@@ -47,6 +49,7 @@ class Metrics final {
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_events_{0};
   std::atomic<std::int64_t> connections_{0};
+  std::atomic<std::uint64_t> refused_connections_{0};
 };
 
 }  // namespace stagegate

@@ -41,6 +41,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::shared_ptr<Metrics> metrics;
   tcp::acceptor acceptor;
   std::atomic<std::int64_t> open_connections{0};
+  std::atomic<std::int64_t> in_flight{0};  // requests read and not yet answered
+  std::atomic<bool> stopping{false};
 
   Impl(net::io_context& io_context, Limits l, HttpHandlerPtr h, std::shared_ptr<Metrics> m)
       : io(io_context),
@@ -201,9 +203,12 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     }
 
     const bool client_keep_alive = parser.get().keep_alive();
+    in_flight.fetch_add(1);
     HttpResponse response = co_await handler->Handle(FromBeast(parser.release(), remote));
-    const bool keep_alive = client_keep_alive && !response.close;
-    if (!co_await write(std::move(response), version, keep_alive) || !keep_alive) {
+    const bool keep_alive = client_keep_alive && !response.close && !stopping.load();
+    const bool written = co_await write(std::move(response), version, keep_alive);
+    in_flight.fetch_sub(1);
+    if (!written || !keep_alive) {
       break;
     }
   }
@@ -236,7 +241,7 @@ Awaitable<void> HttpServer::Impl::AcceptLoop() {
       socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ec);
       socket.shutdown(tcp::socket::shutdown_both, ec);
       socket.close(ec);
-      if (metrics) metrics->CountDelivery("-", "connection_refused");
+      if (metrics) metrics->CountRefusedConnection();
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
@@ -275,7 +280,10 @@ void HttpServer::Start() {
   net::co_spawn(impl_->acceptor.get_executor(), impl_->AcceptLoop(), LogIfFailed("http accept"));
 }
 
+std::int64_t HttpServer::InFlight() const { return impl_->in_flight.load(); }
+
 void HttpServer::Stop() {
+  impl_->stopping.store(true);
   auto impl = impl_;
   net::post(impl->acceptor.get_executor(), [impl] {
     beast::error_code ec;

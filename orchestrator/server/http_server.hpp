@@ -32,8 +32,11 @@ class HttpServer final {
   Result<std::uint16_t> Listen(const std::string& host, std::uint16_t port);
   /// Starts accepting on the io_context. Call after Listen.
   void Start();
-  /// Stops accepting; connections in flight finish their current request. Thread-safe.
+  /// Stops accepting; connections in flight finish their current request and then close.
+  /// Thread-safe.
   void Stop();
+  /// Requests read and not yet answered, for a bounded drain at shutdown. Thread-safe.
+  std::int64_t InFlight() const;
 
  private:
   struct Impl;
