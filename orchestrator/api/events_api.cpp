@@ -180,7 +180,7 @@ OpsApi::OpsApi(EventStorePtr store, std::shared_ptr<Metrics> metrics,
     : store_(std::move(store)), metrics_(std::move(metrics)), pool_(std::move(pool)) {}
 
 Awaitable<HttpResponse> OpsApi::Handle(server::HttpRequest request) const {
-  if (request.method != "GET" && request.method != "HEAD") {
+  if (request.method != "GET") {
     co_return MethodNotAllowed(request.method);
   }
   const std::string_view path = request.Path();

@@ -1,5 +1,6 @@
 #include "orchestrator/store/sqlite_event_store.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -238,7 +239,6 @@ struct SqliteEventStore::Impl {
   std::condition_variable wake;
   std::deque<PendingAppend> queue;
   bool stopping = false;
-  bool last_batch_failed = false;
   std::thread thread;
 
   std::mutex readers_mutex;
@@ -368,16 +368,11 @@ void SqliteEventStore::Impl::WriterLoop() {
     auto results = CommitBatch(batch);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    const bool failed = !results.empty() && !results.front().has_value();
-    if (failed) {
+    if (!results.empty() && !results.front().has_value()) {
       spdlog::error("group_commit_failed events={} error=\"{}\"", batch.size(),
                     results.front().error().message);
     } else if (metrics) {
       metrics->ObserveCommit(seconds, batch.size());
-    }
-    {
-      std::lock_guard lock(mutex);
-      last_batch_failed = failed;
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
       batch[i].completion->Complete(std::move(results[i]));
@@ -514,17 +509,23 @@ Result<void> SqliteEventStore::Ready() {
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->stopping) return Fail(ErrorCode::kUnavailable, "event store is shutting down");
-    if (impl_->last_batch_failed) {
-      return Fail(ErrorCode::kUnavailable, "the last group commit failed");
-    }
     if (impl_->queue.size() >= impl_->options.max_pending_writes) {
       return Fail(ErrorCode::kUnavailable, "event store write queue is full");
     }
   }
   auto reader = impl_->AcquireReader();
   if (!reader) return tl::unexpected(reader.error());
-  if (auto r = Exec(reader->db, "SELECT 1 FROM events LIMIT 1"); !r) {
-    return r;
+  // Probe for the write lock the way the writer takes it, but wait at most a second: a
+  // readiness check must answer quickly, and a lock held that long is worth reporting.
+  const auto wait = std::min<std::int64_t>(impl_->options.busy_timeout.count(), 1000);
+  sqlite3_busy_timeout(reader->db, static_cast<int>(wait));
+  auto probe = Exec(reader->db, "BEGIN IMMEDIATE");
+  if (probe) {
+    Exec(reader->db, "ROLLBACK");
+  }
+  sqlite3_busy_timeout(reader->db, static_cast<int>(impl_->options.busy_timeout.count()));
+  if (!probe) {
+    return Fail(ErrorCode::kUnavailable, "event store cannot take writes: " + probe.error().message);
   }
   return {};
 }
