@@ -59,6 +59,13 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("version", "Print the version");
 
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (!first.empty() && first[0] != '-' && first != "serve" && first != "send" &&
+      first != "version") {
+    std::fprintf(stderr, "stagegate: unknown command '%s'; commands: serve, send, version (see stagegate --help)\n",
+                 argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
