@@ -146,17 +146,18 @@ Result<void> ParseLimits(const std::string& file, const YAML::Node& node, Limits
 }
 
 Result<void> ParseStore(const std::string& file, const YAML::Node& node, StoreConfig& store) {
-  YAML::Node url = node;
+  // yaml-cpp's Node assignment writes through to the aliased node, so never reassign a node
+  // that points into the document: pick the URL node once.
   if (node.IsMap()) {
     if (auto r = CheckKeys(file, node, {"url", "busy_timeout"}, "store"); !r) return r;
-    url = node["url"];
     if (node["busy_timeout"]) {
       auto d = Duration(file, node["busy_timeout"], "busy_timeout");
       if (!d) return tl::unexpected(d.error());
       store.busy_timeout = *d;
     }
-    if (!url) return Bad(file, node, "store needs url: sqlite:PATH");
+    if (!node["url"]) return Bad(file, node, "store needs url: sqlite:PATH");
   }
+  const YAML::Node url = node.IsMap() ? node["url"] : node;
   auto text = Scalar(file, url, "store");
   if (!text) return tl::unexpected(text.error());
   if (!text->starts_with("sqlite:") || text->size() == 7) {

@@ -161,19 +161,27 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
                      11, false);
       break;
     }
-    if (ec) {
+    // Beast reports a Content-Length above body_limit already while reading the header, before
+    // the header is complete; content_length() may only be asked once it is.
+    const auto length =
+        parser.is_header_done() ? parser.content_length() : boost::optional<std::uint64_t>();
+    const bool too_large =
+        ec == http::error::body_limit || (!ec && length && *length > limits.max_body_bytes);
+    if (ec && !too_large) {
       if (ec != http::error::end_of_stream && ec != net::error::eof) {
         co_await write(JsonError(400, "malformed HTTP request: " + ec.message()), 11, false);
       }
       break;
     }
     const unsigned version = parser.get().version();
-    const auto length = parser.content_length();
-    if (length && *length > limits.max_body_bytes) {
-      co_await write(JsonError(413, "request body of " + std::to_string(*length) +
-                                        " bytes exceeds the limit of " +
-                                        std::to_string(limits.max_body_bytes) + " bytes"),
-                     version, false);
+    if (too_large) {
+      // Built outside the co_await: g++ 12 mis-evaluates conditionals inside co_await operands.
+      std::string message = "request body";
+      if (length) {
+        message += " of " + std::to_string(*length) + " bytes";
+      }
+      message += " exceeds the limit of " + std::to_string(limits.max_body_bytes) + " bytes";
+      co_await write(JsonError(413, message), version, false);
       co_await LingeringClose(stream);
       co_return;
     }
@@ -217,10 +225,13 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
 }
 
 Awaitable<void> HttpServer::Impl::AcceptLoop() {
-  static constexpr std::string_view kBusy =
-      "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\n"
-      "Retry-After: 1\r\nContent-Length: 73\r\n\r\n"
-      "{\"error\":{\"status\":503,\"message\":\"too many open connections, retry\"}}\n";
+  static const std::string kBusy = [] {
+    const std::string body =
+        "{\"error\":{\"status\":503,\"message\":\"too many open connections, retry\"}}\n";
+    return "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+           "Content-Type: application/json\r\nRetry-After: 1\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
   for (;;) {
     beast::error_code ec;
     tcp::socket socket = co_await acceptor.async_accept(
