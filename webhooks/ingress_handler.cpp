@@ -116,8 +116,8 @@ Awaitable<server::HttpResponse> IngressHandler::Deliver(const EndpointConfig& en
   nlohmann::json body = {{"event_id", stored->event_id},
                          {"duplicate", stored->duplicate},
                          {"type", type}};
-  co_return finish(stored->duplicate ? "duplicate" : "accepted",
-                   server::Json(200, body.dump() + "\n"));
+  const char* outcome = stored->duplicate ? "duplicate" : "accepted";
+  co_return finish(outcome, server::Json(200, body.dump() + "\n"));
 }
 
 }  // namespace stagegate::webhooks
