@@ -88,8 +88,12 @@ Result<Normalized> NormalizeDatabricks(std::string_view body) {
     allowed += (allowed.back() == '(' ? "" : ", ") + n;
   }
   allowed += ")";
-  if (CanonicalizeEventType(*name) && name->find('.') != std::string::npos) {
-    return Invalid("body.event '" + *name + "' is an MLflow event name; this endpoint expects " +
+  const auto& names = DatabricksEventNames();
+  if (std::find(names.begin(), names.end(), *name) == names.end()) {
+    const bool mlflow_name = CanonicalizeEventType(*name) && name->find('.') != std::string::npos;
+    return Invalid("body.event '" + *name + "' is " +
+                   (mlflow_name ? "an MLflow event name; this endpoint expects "
+                                : "not a known event; expected ") +
                    allowed);
   }
   for (auto [field, target] : {std::pair{"model_name", &e.model_name},

@@ -1,5 +1,6 @@
 #include "webhooks/sample_payload.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -78,7 +79,8 @@ Result<std::string> SamplePayload(Scheme scheme, const SampleSpec& spec) {
       std::string name = spec.type.empty() ? "TRANSITION_REQUEST_CREATED" : spec.type;
       if (const char* mapped = DatabricksName(name)) name = mapped;
       const auto canonical = CanonicalizeEventType(name);
-      if (!canonical || name.find('.') != std::string::npos) {
+      const auto& names = DatabricksEventNames();
+      if (!canonical || std::find(names.begin(), names.end(), name) == names.end()) {
         return Fail(ErrorCode::kInvalidArgument,
                     "Databricks sends no event '" + spec.type +
                         "'; use a Databricks event name or one of model_version.created, "

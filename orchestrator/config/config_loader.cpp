@@ -1,6 +1,8 @@
 #include "orchestrator/config/config_loader.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -213,8 +215,9 @@ Result<EndpointConfig> ParseEndpoint(const std::string& file, const std::string&
       auto value = ResolveSecret(*ref);
       if (!value) return Bad(file, s, value.error().message);
       // A secret the scheme cannot use would reject every delivery: refuse to start.
+      static const std::regex kWhsec("whsec_[A-Za-z0-9+/]+={0,2}");
       if (endpoint.scheme == Scheme::kStandard &&
-          (!value->starts_with("whsec_") || value->size() <= 6)) {
+          (!std::regex_match(*value, kWhsec) || (value->size() - 6) % 4 == 1)) {
         return Bad(file, s, "secret " + *ref + " is not a Standard Webhooks secret (whsec_<base64>)");
       }
       endpoint.secrets.push_back(Secret{*ref, *value});
@@ -278,6 +281,11 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
       return Bad(file, item.first, "endpoint name '" + name +
                                        "' must be lower-case letters, digits, - or _ (it becomes "
                                        "the URL /hooks/<name>)");
+    }
+    for (const auto& existing : config.endpoints) {
+      if (existing.name == name) {
+        return Bad(file, item.first, "endpoint '" + name + "' is declared twice; keep one");
+      }
     }
     auto endpoint = ParseEndpoint(file, name, item.second);
     if (!endpoint) return tl::unexpected(endpoint.error());
@@ -365,10 +373,16 @@ Result<std::string> ResolveSecret(std::string_view reference) {
 Result<ServiceConfig> LoadConfigText(const std::string& text, const std::string& name) {
   try {
     return ParseRoot(name, YAML::Load(text));
-  } catch (const YAML::Exception& e) {
+  } catch (const YAML::ParserException& e) {
     return Fail(ErrorCode::kInvalidArgument,
                 name + ":" + std::to_string(e.mark.line + 1) + ":" +
                     std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+  } catch (const YAML::Exception& e) {
+    const std::string where =
+        e.mark.is_null() ? name
+                         : name + ":" + std::to_string(e.mark.line + 1) + ":" +
+                               std::to_string(e.mark.column + 1);
+    return Fail(ErrorCode::kInvalidArgument, where + ": " + e.msg);
   }
 }
 
@@ -403,11 +417,14 @@ Result<ServiceConfig> EmbeddedDefaultConfig(const std::string& state_dir) {
         std::error_code ec;
         std::filesystem::create_directories(secrets_dir, ec);
         ::chmod(secrets_dir.c_str(), 0700);
-        std::ofstream out(path, std::ios::trunc);
-        out << (scheme == Scheme::kStandard ? RandomWhsec() : RandomHex(32)) << "\n";
-        out.close();
-        ::chmod(path.c_str(), 0600);
-        if (!out) {
+        // Created with mode 0600 in one step, so the secret is never readable by others.
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+        const std::string secret =
+            (scheme == Scheme::kStandard ? RandomWhsec() : RandomHex(32)) + "\n";
+        const bool written =
+            fd >= 0 && ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size());
+        if (fd >= 0) ::close(fd);
+        if (!written) {
           return Fail(ErrorCode::kUnavailable, "cannot write a generated secret to " + path.string());
         }
       }

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <limits>
 #include <string>
 
 namespace stagegate {
@@ -44,6 +45,9 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
       return Fail(ErrorCode::kInvalidArgument, "bad duration '" + original +
                                                    "': each number needs a unit (ms, s, m, h, d)");
     }
+    if (value > (std::numeric_limits<std::int64_t>::max() - total) / *unit) {
+      return Fail(ErrorCode::kInvalidArgument, "duration '" + original + "' is too long");
+    }
     total += value * *unit;
     text.remove_prefix(unit_len);
   }
@@ -70,6 +74,9 @@ Result<std::uint64_t> ParseByteSize(std::string_view text) {
   } else {
     return Fail(ErrorCode::kInvalidArgument,
                 "bad size '" + original + "': unknown unit '" + std::string(unit) + "' (use B, KiB, MiB, GiB)");
+  }
+  if (value > std::numeric_limits<std::uint64_t>::max() / factor) {
+    return Fail(ErrorCode::kInvalidArgument, "size '" + original + "' is too large");
   }
   return value * factor;
 }

@@ -111,11 +111,11 @@ HttpRequest FromBeast(http::request<http::string_body>&& req, const std::string&
 }  // namespace
 
 Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
+  // Owns Impl for as long as this connection runs, and counts the connection closed last.
   struct Guard {
-    Impl* impl;
+    std::shared_ptr<Impl> impl;
     ~Guard() { impl->ConnectionClosed(); }
-  } guard{this};
-  auto self = shared_from_this();  // keeps Impl alive while this connection runs
+  } guard{shared_from_this()};
 
   beast::error_code ec;
   std::string remote;

@@ -35,7 +35,7 @@ struct HttpResponse {
   bool close = false;  // close the connection after writing
 };
 
-/// JSON error body {"error": {"code": ..., "message": ...}} with the given status.
+/// JSON error body {"error": {"status": ..., "message": ...}} with the given status.
 HttpResponse JsonError(int status, std::string_view message);
 /// The one place that maps ErrorCode to an HTTP status.
 int StatusFor(ErrorCode code);

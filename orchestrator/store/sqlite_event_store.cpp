@@ -222,11 +222,19 @@ struct HandlerCompletion final : AppendCompletion {
   Handler handler;
 };
 
+// An event ready for the writer: its JSON columns are serialised on the caller's thread, so
+// the writer thread only binds, steps and commits.
 struct PendingAppend {
   Event event;
+  std::string tags_json;
+  std::string headers_json;
+  std::string verification_json;
   std::chrono::milliseconds window;
   std::unique_ptr<AppendCompletion> completion;
 };
+
+// WAL pages after which the background checkpointer copies the log into the database.
+constexpr int kCheckpointPages = 1000;
 
 }  // namespace
 
@@ -234,6 +242,17 @@ struct SqliteEventStore::Impl {
   SqliteOptions options;
   std::shared_ptr<Metrics> metrics;
   sqlite3* writer = nullptr;
+  std::unique_ptr<Statement> find_stmt;  // prepared once, used only by the writer thread
+  std::unique_ptr<Statement> insert_stmt;
+
+  // Checkpoints run on their own thread and connection, so the fsync of the database file
+  // never lands inside a COMMIT that deliveries are waiting for.
+  sqlite3* checkpointer_db = nullptr;
+  std::mutex checkpoint_mutex;
+  std::condition_variable checkpoint_wake;
+  bool checkpoint_wanted = false;
+  bool checkpoint_stopping = false;
+  std::thread checkpointer;
 
   std::mutex mutex;
   std::condition_variable wake;
@@ -245,11 +264,26 @@ struct SqliteEventStore::Impl {
   std::vector<sqlite3*> readers;
 
   ~Impl() {
+    find_stmt.reset();
+    insert_stmt.reset();
     for (sqlite3* db : readers) sqlite3_close(db);
+    sqlite3_close(checkpointer_db);
     sqlite3_close(writer);
   }
 
   void WriterLoop();
+  void CheckpointLoop();
+  static int OnWalCommit(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
+    if (pages >= kCheckpointPages) {
+      auto* impl = static_cast<Impl*>(self);
+      {
+        std::lock_guard lock(impl->checkpoint_mutex);
+        impl->checkpoint_wanted = true;
+      }
+      impl->checkpoint_wake.notify_one();
+    }
+    return SQLITE_OK;
+  }
   std::vector<Result<AppendResult>> CommitBatch(std::vector<PendingAppend>& batch);
 
   // A pooled read connection, returned on destruction.
@@ -285,6 +319,8 @@ std::vector<Result<AppendResult>> SqliteEventStore::Impl::CommitBatch(
     std::vector<PendingAppend>& batch) {
   std::vector<Result<AppendResult>> results;
   auto fail_all = [&](const std::string& why) {
+    find_stmt->Reset();
+    insert_stmt->Reset();
     Exec(writer, "ROLLBACK");
     results.assign(batch.size(),
                    Fail(ErrorCode::kUnavailable, "event store cannot take the write: " + why));
@@ -293,18 +329,8 @@ std::vector<Result<AppendResult>> SqliteEventStore::Impl::CommitBatch(
   if (auto begin = Exec(writer, "BEGIN IMMEDIATE"); !begin) {
     return fail_all(begin.error().message);
   }
-  Statement find(writer,
-                 "SELECT id, received_at_ms FROM events WHERE endpoint = ?1 AND dedupe_key = ?2 "
-                 "ORDER BY id DESC LIMIT 1");
-  Statement insert(writer,
-                   "INSERT INTO events (endpoint, source, type, raw_type, model_name, "
-                   "model_version, from_stage, to_stage, alias, tags, text, repository, ref, "
-                   "git_commit, delivery_id, dedupe_key, received_at_ms, sent_at_ms, headers, "
-                   "verification, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                   "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
-  if (!find.ok() || !insert.ok()) {
-    return fail_all(find.ok() ? insert.error() : find.error());
-  }
+  Statement& find = *find_stmt;
+  Statement& insert = *insert_stmt;
   for (auto& item : batch) {
     const Event& e = item.event;
     find.Reset();
@@ -320,30 +346,27 @@ std::vector<Result<AppendResult>> SqliteEventStore::Impl::CommitBatch(
     } else if (found != SQLITE_DONE) {
       return fail_all(sqlite3_errmsg(writer));
     }
-    const std::string tags = Dump(TagsToJson(e.tags));
-    const std::string headers = Dump(HeadersToJson(e.headers));
-    const std::string verification = Dump(json{{"scheme", e.verification.scheme},
-                                               {"secret_index", e.verification.secret_index},
-                                               {"signed_at_s", e.verification.signed_at_s},
-                                               {"skew_s", e.verification.skew_s}});
     insert.Reset();
     int i = 1;
     for (const std::string* text :
-         {&e.endpoint, &e.source, &e.type, &e.raw_type, &e.model_name, &e.model_version,
-          &e.from_stage, &e.to_stage, &e.alias, &tags, &e.text, &e.repository, &e.ref, &e.commit,
+         std::initializer_list<const std::string*>{&e.endpoint, &e.source, &e.type, &e.raw_type, &e.model_name, &e.model_version,
+          &e.from_stage, &e.to_stage, &e.alias, &item.tags_json, &e.text, &e.repository, &e.ref,
+          &e.commit,
           &e.delivery_id, &e.dedupe_key}) {
       insert.Bind(i++, *text);
     }
     insert.Bind(i++, e.received_at_ms);
     insert.Bind(i++, e.sent_at_ms);
-    insert.Bind(i++, headers);
-    insert.Bind(i++, verification);
+    insert.Bind(i++, item.headers_json);
+    insert.Bind(i++, item.verification_json);
     insert.BindBlob(i++, e.payload);
     if (sqlite3_step(insert.get()) != SQLITE_DONE) {
       return fail_all(sqlite3_errmsg(writer));
     }
     results.push_back(AppendResult{.event_id = sqlite3_last_insert_rowid(writer)});
   }
+  find.Reset();
+  insert.Reset();
   if (auto commit = Exec(writer, "COMMIT"); !commit) {
     return fail_all(commit.error().message);
   }
@@ -376,6 +399,26 @@ void SqliteEventStore::Impl::WriterLoop() {
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
       batch[i].completion->Complete(std::move(results[i]));
+    }
+  }
+}
+
+void SqliteEventStore::Impl::CheckpointLoop() {
+  for (;;) {
+    {
+      std::unique_lock lock(checkpoint_mutex);
+      checkpoint_wake.wait(lock, [&] { return checkpoint_stopping || checkpoint_wanted; });
+      if (checkpoint_stopping) {
+        return;
+      }
+      checkpoint_wanted = false;
+    }
+    // PASSIVE never blocks the writer; frames it cannot copy yet are copied next time.
+    int log_pages = 0;
+    int copied = 0;
+    if (sqlite3_wal_checkpoint_v2(checkpointer_db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
+                                  &copied) != SQLITE_OK) {
+      spdlog::warn("checkpoint_failed error=\"{}\"", sqlite3_errmsg(checkpointer_db));
     }
   }
 }
@@ -419,8 +462,29 @@ Result<std::shared_ptr<SqliteEventStore>> SqliteEventStore::Open(
     }
     Exec(impl->writer, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
   }
+  impl->find_stmt = std::make_unique<Statement>(
+      impl->writer,
+      "SELECT id, received_at_ms FROM events WHERE endpoint = ?1 AND dedupe_key = ?2 "
+      "ORDER BY id DESC LIMIT 1");
+  impl->insert_stmt = std::make_unique<Statement>(
+      impl->writer,
+      "INSERT INTO events (endpoint, source, type, raw_type, model_name, model_version, "
+      "from_stage, to_stage, alias, tags, text, repository, ref, git_commit, delivery_id, "
+      "dedupe_key, received_at_ms, sent_at_ms, headers, verification, payload) VALUES (?1, ?2, "
+      "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+  if (!impl->find_stmt->ok() || !impl->insert_stmt->ok()) {
+    return Fail(ErrorCode::kUnavailable, "cannot prepare event store statements: " +
+                                             (impl->find_stmt->ok() ? impl->insert_stmt->error()
+                                                               : impl->find_stmt->error()));
+  }
+  auto checkpointer = OpenConnection(impl->options.path, impl->options.busy_timeout, false);
+  if (!checkpointer) return tl::unexpected(checkpointer.error());
+  impl->checkpointer_db = *checkpointer;
   Impl* raw = impl.get();
+  // Replaces SQLite's automatic checkpoint, which would run inside the committing thread.
+  sqlite3_wal_hook(raw->writer, &Impl::OnWalCommit, raw);
   raw->thread = std::thread([raw] { raw->WriterLoop(); });
+  raw->checkpointer = std::thread([raw] { raw->CheckpointLoop(); });
   return std::shared_ptr<SqliteEventStore>(new SqliteEventStore(std::move(impl)));
 }
 
@@ -433,19 +497,37 @@ void SqliteEventStore::Stop() {
   if (impl_->thread.joinable()) {
     impl_->thread.join();
   }
+  {
+    std::lock_guard lock(impl_->checkpoint_mutex);
+    impl_->checkpoint_stopping = true;
+  }
+  impl_->checkpoint_wake.notify_all();
+  if (impl_->checkpointer.joinable()) {
+    impl_->checkpointer.join();
+  }
 }
 
 Awaitable<Result<AppendResult>> SqliteEventStore::Append(Event event,
                                                          std::chrono::milliseconds dedupe_window) {
   Impl* impl = impl_.get();
+  PendingAppend pending{
+      .tags_json = Dump(TagsToJson(event.tags)),
+      .headers_json = Dump(HeadersToJson(event.headers)),
+      .verification_json = Dump(json{{"scheme", event.verification.scheme},
+                                     {"secret_index", event.verification.secret_index},
+                                     {"signed_at_s", event.verification.signed_at_s},
+                                     {"skew_s", event.verification.skew_s}}),
+      .window = dedupe_window};
+  pending.event = std::move(event);
   // Named, not built inside the co_await: g++ 12 destroys such temporaries twice.
-  auto initiation = [impl, dedupe_window, event = std::move(event)](auto handler) mutable {
+  auto initiation = [impl, pending = std::move(pending)](auto handler) mutable {
     using Handler = decltype(handler);
     auto completion = std::make_unique<HandlerCompletion<Handler>>(std::move(handler));
     {
       std::lock_guard lock(impl->mutex);
       if (!impl->stopping && impl->queue.size() < impl->options.max_pending_writes) {
-        impl->queue.push_back(PendingAppend{std::move(event), dedupe_window, std::move(completion)});
+        pending.completion = std::move(completion);
+        impl->queue.push_back(std::move(pending));
       }
     }
     if (completion) {

@@ -33,7 +33,7 @@ class SqliteEventStore final : public EventStore {
   Result<std::optional<Event>> Get(std::int64_t id) override;
   Result<void> Ready() override;
 
-  /// Fails queued writes with kUnavailable and joins the writer. Idempotent.
+  /// Refuses new writes, commits those already queued and joins the writer. Idempotent.
   void Stop();
 
   struct Impl;
