@@ -8,7 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config make ccache
   libboost-dev libssl-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libsqlite3-dev
   libexpected-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest sqlite3 jq nodejs npm curl wrk
+  python3 python3-pytest sqlite3 jq curl wrk
   clang libclang-rt-14-dev
 )
 
@@ -18,6 +18,11 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js may come from elsewhere than Debian (its own npm then conflicts with Debian's npm
+# package): only ask apt for them when the commands are missing.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
