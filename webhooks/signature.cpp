@@ -23,13 +23,6 @@ constexpr std::string_view kGithubSignature = "X-Hub-Signature-256";
 constexpr std::string_view kGithubDelivery = "X-GitHub-Delivery";
 constexpr std::string_view kWhsecPrefix = "whsec_";
 
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool IsHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
@@ -196,15 +189,6 @@ Result<VerifiedDelivery> VerifyIdTimestampScheme(const EndpointConfig& endpoint,
 
 }  // namespace
 
-std::string_view FindHeader(const HeaderList& headers, std::string_view name) {
-  for (const auto& [key, value] : headers) {
-    if (IEquals(key, name)) {
-      return value;
-    }
-  }
-  return {};
-}
-
 Result<std::string> SigningKey(Scheme scheme, std::string_view secret) {
   if (secret.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "the secret is empty");
@@ -258,17 +242,14 @@ HeaderList SignDelivery(Scheme scheme, std::string_view secret, std::string_view
       out.emplace_back(kGithubSignature, "sha256=" + ToHex(HmacSha256(key, {body})));
       break;
     case Scheme::kMlflow:
-      out.emplace_back(kMlflowDeliveryId, delivery_id);
-      out.emplace_back(kMlflowTimestamp, ts);
-      out.emplace_back(kMlflowSignature,
+    case Scheme::kStandard: {
+      const bool mlflow = scheme == Scheme::kMlflow;
+      out.emplace_back(mlflow ? kMlflowDeliveryId : kStandardId, delivery_id);
+      out.emplace_back(mlflow ? kMlflowTimestamp : kStandardTimestamp, ts);
+      out.emplace_back(mlflow ? kMlflowSignature : kStandardSignature,
                        "v1," + ToBase64(HmacSha256(key, {delivery_id, ".", ts, ".", body})));
       break;
-    case Scheme::kStandard:
-      out.emplace_back(kStandardId, delivery_id);
-      out.emplace_back(kStandardTimestamp, ts);
-      out.emplace_back(kStandardSignature,
-                       "v1," + ToBase64(HmacSha256(key, {delivery_id, ".", ts, ".", body})));
-      break;
+    }
     case Scheme::kNone:
       break;
   }

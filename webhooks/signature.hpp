@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "orchestrator/core/event.hpp"
+#include "orchestrator/core/headers.hpp"
 #include "orchestrator/core/result.hpp"
 #include "orchestrator/core/service_config.hpp"
 
@@ -17,8 +18,7 @@ struct VerifiedDelivery {
   std::int64_t signed_at_s = 0;  // signed timestamp, 0 when the scheme has none
 };
 
-/// First header named `name` (case-insensitive), or empty.
-std::string_view FindHeader(const HeaderList& headers, std::string_view name);
+using stagegate::FindHeader;
 
 /// The HMAC key a scheme derives from a configured secret: the secret's UTF-8 bytes, or for
 /// `standard` the base64 decoding of what follows `whsec_`. Fails when the secret cannot be

@@ -1,5 +1,6 @@
 #include "orchestrator/server/http_types.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include <nlohmann/json.hpp>
@@ -32,35 +33,13 @@ std::string PercentDecode(std::string_view in) {
 
 }  // namespace
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string_view HttpRequest::Header(std::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (EqualsIgnoreCase(key, name)) {
-      return value;
-    }
-  }
-  return {};
+  return FindHeader(headers, name);
 }
 
 bool HttpRequest::HasHeader(std::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (EqualsIgnoreCase(key, name)) {
-      return true;
-    }
-  }
-  return false;
+  return std::any_of(headers.begin(), headers.end(),
+                     [&](const auto& header) { return EqualsIgnoreCase(header.first, name); });
 }
 
 std::string_view HttpRequest::Path() const {

@@ -6,6 +6,7 @@
 
 #include "orchestrator/core/asio.hpp"
 #include "orchestrator/core/event.hpp"
+#include "orchestrator/core/headers.hpp"
 #include "orchestrator/core/result.hpp"
 
 namespace stagegate::server {
@@ -52,6 +53,6 @@ class HttpHandler {
 
 using HttpHandlerPtr = std::shared_ptr<const HttpHandler>;
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+using stagegate::EqualsIgnoreCase;
 
 }  // namespace stagegate::server

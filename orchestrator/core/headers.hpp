@@ -1,0 +1,15 @@
+#pragma once
+
+#include <string_view>
+
+#include "orchestrator/core/event.hpp"
+
+namespace stagegate {
+
+/// ASCII case-insensitive equality, as HTTP header names compare.
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+/// The value of the first header named `name` (case-insensitive); empty when absent.
+std::string_view FindHeader(const HeaderList& headers, std::string_view name);
+
+}  // namespace stagegate
