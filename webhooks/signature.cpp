@@ -210,6 +210,15 @@ Result<std::string> SigningKey(Scheme scheme, std::string_view secret) {
 
 Result<VerifiedDelivery> VerifyDelivery(const EndpointConfig& endpoint, const HeaderList& headers,
                                         std::string_view body, std::int64_t now_s) {
+  if (endpoint.authorization) {
+    const std::string_view given = FindHeader(headers, "Authorization");
+    if (given.empty()) {
+      return Unauthenticated("missing Authorization header");
+    }
+    if (!ConstantTimeEquals(given, endpoint.authorization->value)) {
+      return Unauthenticated("Authorization header does not match the endpoint's configured value");
+    }
+  }
   switch (endpoint.scheme) {
     case Scheme::kDatabricks:
       return VerifyDatabricks(endpoint, headers, body);

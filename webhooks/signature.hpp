@@ -26,7 +26,8 @@ using stagegate::FindHeader;
 Result<std::string> SigningKey(Scheme scheme, std::string_view secret);
 
 /// Verifies a delivery over the raw body before anything parses it (protocols.md §1.7, §3.4,
-/// §4, §5): required headers present and well-formed, the signature matches one of the
+/// §4, §5): the configured Authorization value when the endpoint has one, required headers
+/// present and well-formed, the signature matches one of the
 /// endpoint's secrets (constant-time), and the signed timestamp lies within the endpoint's
 /// tolerance of `now_s`. Failures are kUnauthenticated with a one-line reason naming the
 /// header; they never contain a secret or the expected signature. Pure and thread-safe.

@@ -6,6 +6,7 @@
 namespace stagegate::app {
 
 struct ServeOptions {
+  std::string program = "stagegate";  // how the user invoked the binary, for printed commands
   std::string config_path;  // empty: embedded default
   std::string state_dir = ".stagegate";
   std::string log_level = "info";

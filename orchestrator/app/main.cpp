@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show help for every command");
 
   stagegate::app::ServeOptions serve;
+  serve.program = argv[0];
   auto* serve_cmd = app.add_subcommand("serve", "Run the service (webhook ingress, API, metrics)");
   serve_cmd->add_option("--config,-c", serve.config_path,
                         "YAML config file; without it the embedded default is used");

@@ -26,7 +26,7 @@ namespace {
 
 constexpr auto kDrainTimeout = std::chrono::seconds(5);
 
-void PrintBanner(const ServiceConfig& config, std::uint16_t port) {
+void PrintBanner(const ServiceConfig& config, std::uint16_t port, const std::string& program) {
   const std::string base = "http://" + config.listen_host + ":" + std::to_string(port);
   std::printf("stagegate %s listening on %s (config: %s)\n", SG_VERSION, base.c_str(),
               config.source.c_str());
@@ -36,13 +36,15 @@ void PrintBanner(const ServiceConfig& config, std::uint16_t port) {
   for (const auto& e : config.endpoints) {
     std::string refs;
     for (const auto& s : e.secrets) refs += (refs.empty() ? "" : ",") + s.reference;
-    std::printf("  POST %s/hooks/%-12s scheme=%-10s secrets=%s\n", base.c_str(), e.name.c_str(),
-                SchemeName(e.scheme), refs.empty() ? "(unsigned)" : refs.c_str());
+    std::printf("  POST %s/hooks/%-12s scheme=%-10s secrets=%s%s%s\n", base.c_str(),
+                e.name.c_str(), SchemeName(e.scheme), refs.empty() ? "(unsigned)" : refs.c_str(),
+                e.authorization ? " authorization=" : "",
+                e.authorization ? e.authorization->reference.c_str() : "");
     if (first == nullptr || e.scheme == Scheme::kMlflow) first = &e;
   }
   if (first != nullptr) {
-    std::printf("send a first event:\n  stagegate send --url %s/hooks/%s --scheme %s%s%s\n",
-                base.c_str(), first->name.c_str(), SchemeName(first->scheme),
+    std::printf("send a first event:\n  %s send --url %s/hooks/%s --scheme %s%s%s\n",
+                program.c_str(), base.c_str(), first->name.c_str(), SchemeName(first->scheme),
                 first->secrets.empty() ? "" : " --secret ",
                 first->secrets.empty() ? "" : first->secrets.front().reference.c_str());
     std::printf("then list it:\n  curl -s %s/api/v1/events\n", base.c_str());
@@ -98,7 +100,7 @@ int Serve(const ServeOptions& options) {
   http.Start();
   spdlog::info("serving listen={}:{} endpoints={} store={}", config->listen_host, *port,
                config->endpoints.size(), config->store.url);
-  PrintBanner(*config, *port);
+  PrintBanner(*config, *port, options.program);
 
   // Shutdown: stop accepting, let requests in flight get their answer (bounded), then stop.
   // A delivery whose commit finishes after the stop stays stored; its sender retries and

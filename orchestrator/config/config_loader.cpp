@@ -176,7 +176,9 @@ Result<EndpointConfig> ParseEndpoint(const std::string& file, const std::string&
   if (!node.IsMap()) {
     return Bad(file, node, "endpoint '" + name + "' must be a mapping with scheme: and secrets:");
   }
-  if (auto r = CheckKeys(file, node, {"scheme", "secrets", "tolerance", "dedupe_window", "registry"},
+  if (auto r = CheckKeys(file, node,
+                         {"scheme", "secrets", "tolerance", "dedupe_window", "registry",
+                          "authorization"},
                          "endpoint '" + name + "'");
       !r) {
     return tl::unexpected(r.error());
@@ -232,6 +234,13 @@ Result<EndpointConfig> ParseEndpoint(const std::string& file, const std::string&
     auto d = Duration(file, node["dedupe_window"], "dedupe_window");
     if (!d) return tl::unexpected(d.error());
     endpoint.dedupe_window = *d;
+  }
+  if (node["authorization"]) {
+    auto ref = Scalar(file, node["authorization"], "authorization");
+    if (!ref) return tl::unexpected(ref.error());
+    auto value = ResolveSecret(*ref);
+    if (!value) return Bad(file, node["authorization"], value.error().message);
+    endpoint.authorization = Secret{*ref, *value};
   }
   if (node["registry"]) {
     auto r = Scalar(file, node["registry"], "registry");

@@ -32,6 +32,9 @@ struct EndpointConfig {
   /// this window. Zero means forever.
   std::chrono::milliseconds dedupe_window = std::chrono::hours(24);
   std::string registry;  // registry name used for post-back (later issues)
+  /// When set, deliveries must also carry exactly this Authorization header value (what
+  /// Databricks sends from a webhook's http_url_spec.authorization, protocols.md §1.4).
+  std::optional<Secret> authorization;
 };
 
 struct Limits {

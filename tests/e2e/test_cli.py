@@ -166,7 +166,8 @@ def test_serve_without_config_explains_the_first_event(tmp_path):
         text = "\n".join(lines)
         assert "listening on http://127.0.0.1:8080 (config: embedded default)" in text, text
         assert "send a first event" in text, text
-        m = re.search(r"^\s+(stagegate send .*)$", text, re.M)
+        # The printed command starts with the program as it was invoked, so it can be pasted.
+        m = re.search(r"^\s+(\S*stagegate send .*)$", text, re.M)
         assert m, text
         send_cmd = shlex.split(m.group(1))
         assert "--url" in send_cmd and "--secret" in send_cmd
@@ -182,7 +183,8 @@ def test_serve_without_config_explains_the_first_event(tmp_path):
             assert f.stat().st_mode & 0o077 == 0
             assert f.read_text().strip() not in text
         # Following the printed instruction works.
-        out = subprocess.run([stagegate_bin(), *send_cmd[1:]], cwd=tmp_path, env=env,
+        assert send_cmd[0] == stagegate_bin()
+        out = subprocess.run(send_cmd, cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=20)
         assert out.returncode == 0, (out.stdout, out.stderr)
         assert out.stdout.startswith("HTTP 200")

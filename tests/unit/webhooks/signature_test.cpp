@@ -427,6 +427,39 @@ TEST(VerifyDeliveryTest, MismatchUnderEveryRotatedSecretLeaksNone) {
                   ToHex(HmacSha256("second-secret", {kDatabricksBody}))});
 }
 
+// Databricks can send a fixed Authorization header (http_url_spec.authorization, §1.4);
+// an endpoint configured with one requires it on top of the signature.
+TEST(VerifyDeliveryTest, ConfiguredAuthorizationIsRequiredAndComparedExactly) {
+  auto ep = Endpoint(Scheme::kDatabricks, {std::string(kDatabricksSecret)});
+  ep.authorization = Secret{"env:DBX_AUTH", "Bearer s3cret-token"};
+  const HeaderList signed_only = {{"X-Databricks-Signature", std::string(kDatabricksHex)}};
+
+  ExpectRejected(VerifyDelivery(ep, signed_only, kDatabricksBody, 0), "Authorization",
+                 {"s3cret-token"});
+  HeaderList wrong = signed_only;
+  wrong.emplace_back("Authorization", "Bearer s3cret-tokem");
+  ExpectRejected(VerifyDelivery(ep, wrong, kDatabricksBody, 0), "Authorization",
+                 {"s3cret-token"});
+
+  HeaderList right = signed_only;
+  right.emplace_back("authorization", "Bearer s3cret-token");
+  const auto ok = VerifyDelivery(ep, right, kDatabricksBody, 0);
+  ASSERT_TRUE(ok) << ok.error().message;
+
+  // The header does not replace the signature.
+  const HeaderList unsigned_but_authorized = {{"Authorization", "Bearer s3cret-token"}};
+  ExpectRejected(VerifyDelivery(ep, unsigned_but_authorized, kDatabricksBody, 0),
+                 "X-Databricks-Signature", {"s3cret-token"});
+}
+
+TEST(VerifyDeliveryTest, SchemeNoneWithAuthorizationRequiresTheHeader) {
+  EndpointConfig ep;
+  ep.scheme = Scheme::kNone;
+  ep.authorization = Secret{"env:HOOK_AUTH", "Bearer open-sesame"};
+  ExpectRejected(VerifyDelivery(ep, {}, "anything", 0), "Authorization", {"open-sesame"});
+  EXPECT_TRUE(VerifyDelivery(ep, {{"Authorization", "Bearer open-sesame"}}, "anything", 0));
+}
+
 TEST(VerifyDeliveryTest, SchemeNoneAcceptsAnything) {
   EndpointConfig ep;
   ep.scheme = Scheme::kNone;

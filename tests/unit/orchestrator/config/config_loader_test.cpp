@@ -133,6 +133,35 @@ TEST_F(ConfigLoaderTest, DefaultsApplyWhenOnlyEndpointsAreGiven) {
   EXPECT_EQ(r->limits.max_body_bytes, 1024U * 1024);
 }
 
+TEST_F(ConfigLoaderTest, AuthorizationIsAResolvedReference) {
+  const auto r = LoadConfigText(
+      "endpoints:\n  dbx:\n    scheme: databricks\n    secrets: [env:SG_UNIT_PLAIN_SECRET]\n"
+      "    authorization: env:SG_UNIT_ML_SECRET\n",
+      "cfg.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r->endpoints[0].authorization.has_value());
+  EXPECT_EQ(r->endpoints[0].authorization->reference, "env:SG_UNIT_ML_SECRET");
+  EXPECT_EQ(r->endpoints[0].authorization->value, "ml-secret-value");
+
+  const auto unset = LoadConfigText(
+      "endpoints:\n  dbx:\n    scheme: databricks\n    secrets: [env:SG_UNIT_PLAIN_SECRET]\n"
+      "    authorization: env:SG_UNIT_UNSET_VAR\n",
+      "cfg.yaml");
+  ASSERT_FALSE(unset);
+  EXPECT_EQ(unset.error().message.rfind("cfg.yaml:5:20: secret reference env:SG_UNIT_UNSET_VAR", 0),
+            0U)
+      << unset.error().message;
+
+  const auto inline_value = LoadConfigText(
+      "endpoints:\n  dbx:\n    scheme: databricks\n    secrets: [env:SG_UNIT_PLAIN_SECRET]\n"
+      "    authorization: Bearer abc\n",
+      "cfg.yaml");
+  ASSERT_FALSE(inline_value);
+  EXPECT_NE(inline_value.error().message.find("secrets must be references"), std::string::npos);
+  EXPECT_EQ(inline_value.error().message.find("abc"), std::string::npos)
+      << inline_value.error().message;
+}
+
 TEST_F(ConfigLoaderTest, StoreMayBeAScalarUrl) {
   const auto r = LoadConfigText(
       "store: sqlite:./x.db\nendpoints:\n  gh:\n    scheme: github\n    secrets: [env:SG_UNIT_PLAIN_SECRET]\n",
@@ -158,7 +187,7 @@ TEST_F(ConfigLoaderTest, UnknownKeyWithoutACloseMatchHasNoHint) {
 TEST_F(ConfigLoaderTest, UnknownEndpointKeySuggestsTheClosest) {
   EXPECT_EQ(LoadError("endpoints:\n  ml:\n    scheme: mlflow\n    secret: [env:SG_UNIT_ML_SECRET]\n"),
             "cfg.yaml:4:5: unknown key 'secret' in endpoint 'ml'; did you mean 'secrets'? (known "
-            "keys: scheme, secrets, tolerance, dedupe_window, registry)");
+            "keys: scheme, secrets, tolerance, dedupe_window, registry, authorization)");
 }
 
 TEST_F(ConfigLoaderTest, UnknownLimitsKeySuggestsTheClosest) {
