@@ -38,4 +38,7 @@ struct SendOptions {
 /// Signs and posts one event; prints the answer. Returns the process exit code.
 int Send(const SendOptions& options);
 
+/// Checks pipeline files; prints file:line:column diagnostics. 0 when all are valid, else 1.
+int Validate(const std::vector<std::string>& files);
+
 }  // namespace stagegate::app

@@ -58,12 +58,17 @@ int main(int argc, char** argv) {
   send_cmd->add_flag("--dry-run", send.dry_run,
                      "Print the request (signatures redacted) instead of sending it");
 
+  std::vector<std::string> pipeline_files;
+  auto* validate_cmd = app.add_subcommand(
+      "validate", "Check pipeline files and print file:line:column for every problem");
+  validate_cmd->add_option("files", pipeline_files, "Pipeline YAML files")->required();
+
   app.add_subcommand("version", "Print the version");
 
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "serve" && first != "send" &&
-      first != "version") {
-    std::fprintf(stderr, "stagegate: unknown command '%s'; commands: serve, send, version (see stagegate --help)\n",
+      first != "validate" && first != "version") {
+    std::fprintf(stderr, "stagegate: unknown command '%s'; commands: serve, send, validate, version (see stagegate --help)\n",
                  argv[1]);
     return 2;
   }
@@ -86,6 +91,9 @@ int main(int argc, char** argv) {
   }
   if (send_cmd->parsed()) {
     return stagegate::app::Send(send);
+  }
+  if (validate_cmd->parsed()) {
+    return stagegate::app::Validate(pipeline_files);
   }
   std::printf("stagegate %s\n", SG_VERSION);
   return 0;

@@ -225,3 +225,39 @@ def test_store_config_forms_are_accepted(tmp_path, store):
             proc.kill()
             proc.wait(timeout=5)
     assert (tmp_path / "data" / "a.db").exists()
+
+
+PIPELINES = os.path.join(os.path.dirname(__file__), "..", "data", "pipelines")
+
+
+def test_validate_accepts_valid_pipelines():
+    valid = sorted(os.listdir(os.path.join(PIPELINES, "valid")))
+    out = subprocess.run([stagegate_bin(), "validate", *valid], cwd=os.path.join(PIPELINES, "valid"),
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    for name in valid:
+        assert re.search(rf"^{re.escape(name)}: ok: pipeline \S+, \d+ tasks?, revision [0-9a-f]{{12}}$",
+                         out.stdout, re.M), out.stdout
+
+
+def test_validate_reports_every_invalid_file_with_positions():
+    folder = os.path.join(PIPELINES, "invalid")
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".yaml"))
+    out = subprocess.run([stagegate_bin(), "validate", *names], cwd=folder,
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 1
+    expected = "".join(open(os.path.join(folder, n[:-5] + ".expected")).read() for n in names)
+    assert out.stderr == expected + f"{len(names)} of {len(names)} files invalid\n"
+    assert out.stdout == ""
+
+
+def test_validate_mixed_files_exit_1_and_name_the_good_one():
+    valid = os.path.join(PIPELINES, "valid", "production_gate.yaml")
+    invalid = os.path.join(PIPELINES, "invalid", "needs_cycle.yaml")
+    out = subprocess.run([stagegate_bin(), "validate", valid, invalid], capture_output=True,
+                         text=True, timeout=20)
+    assert out.returncode == 1
+    assert "production_gate.yaml: ok" in out.stdout
+    assert "needs: form a cycle: a -> c -> b -> a" in out.stderr
+    assert out.stderr.endswith("1 of 2 files invalid\n")

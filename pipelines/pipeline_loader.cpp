@@ -1,0 +1,651 @@
+#include "pipelines/pipeline_loader.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include "orchestrator/core/event_types.hpp"
+#include "orchestrator/core/units.hpp"
+#include "pipelines/cron.hpp"
+#include "pipelines/expression.hpp"
+
+namespace stagegate::pipelines {
+namespace {
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string Suggest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    const std::size_t d = EditDistance(word, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+std::string Join(const std::vector<std::string>& items, const std::string& sep = ", ") {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : sep) + item;
+  return out;
+}
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < size; ++i) {
+    out += kDigits[digest[i] >> 4U];
+    out += kDigits[digest[i] & 15U];
+  }
+  return out;
+}
+
+// Collects diagnostics while walking one document.
+class Checker final {
+ public:
+  explicit Checker(std::string file) : file_(std::move(file)) {}
+
+  void Error(const YAML::Node& node, std::string message) {
+    const auto mark = node.Mark();
+    errors_.push_back(Diagnostic{file_, mark.line < 0 ? 0 : mark.line + 1,
+                                 mark.column < 0 ? 0 : mark.column + 1, std::move(message)});
+  }
+  std::vector<Diagnostic>& errors() { return errors_; }
+  const std::string& file() const { return file_; }
+
+  bool Keys(const YAML::Node& map, const std::vector<std::string>& allowed,
+            const std::string& where) {
+    bool ok = true;
+    for (const auto& item : map) {
+      const auto key = item.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        const std::string hint = Suggest(key, allowed);
+        Error(item.first, "unknown key '" + key + "' in " + where +
+                              (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                              " (allowed: " + Join(allowed) + ")");
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  std::optional<std::string> Scalar(const YAML::Node& node, const std::string& what) {
+    if (!node.IsScalar()) {
+      Error(node, what + " must be a single value, not a " +
+                      (node.IsSequence() ? "list" : node.IsMap() ? "mapping" : "null"));
+      return std::nullopt;
+    }
+    return node.Scalar();
+  }
+
+  bool Map(const YAML::Node& node, const std::string& what, const std::string& example) {
+    if (!node.IsMap()) {
+      Error(node, what + " must be a mapping, e.g. " + example);
+      return false;
+    }
+    return true;
+  }
+
+  // A string or a list of strings.
+  std::vector<std::string> Strings(const YAML::Node& node, const std::string& what) {
+    std::vector<std::string> out;
+    if (node.IsScalar()) {
+      out.push_back(node.Scalar());
+    } else if (node.IsSequence()) {
+      for (const auto& item : node) {
+        if (auto s = Scalar(item, what + " entries")) out.push_back(*s);
+      }
+    } else {
+      Error(node, what + " must be a value or a list of values, e.g. [a, b]");
+    }
+    return out;
+  }
+
+  std::map<std::string, std::string> StringMap(const YAML::Node& node, const std::string& what) {
+    std::map<std::string, std::string> out;
+    if (!Map(node, what, what + ": {KEY: value}")) return out;
+    for (const auto& item : node) {
+      if (auto s = Scalar(item.second, what + "." + item.first.Scalar())) {
+        out[item.first.Scalar()] = *s;
+      }
+    }
+    return out;
+  }
+
+  std::optional<std::chrono::milliseconds> Duration(const YAML::Node& node, const std::string& what) {
+    auto text = Scalar(node, what);
+    if (!text) return std::nullopt;
+    auto d = ParseDuration(*text);
+    if (!d || d->count() == 0) {
+      Error(node, what + ": '" + *text + "' is not a duration; write e.g. 30s, 10m or 1h30m");
+      return std::nullopt;
+    }
+    return *d;
+  }
+
+  std::optional<int> Int(const YAML::Node& node, const std::string& what, int min, int max) {
+    auto text = Scalar(node, what);
+    if (!text) return std::nullopt;
+    try {
+      std::size_t used = 0;
+      const int v = std::stoi(*text, &used);
+      if (used == text->size() && v >= min && v <= max) return v;
+    } catch (const std::exception&) {
+    }
+    Error(node, what + " must be a whole number from " + std::to_string(min) + " to " +
+                    std::to_string(max) + ", not '" + *text + "'");
+    return std::nullopt;
+  }
+
+  std::optional<bool> Bool(const YAML::Node& node, const std::string& what) {
+    auto text = Scalar(node, what);
+    if (!text) return std::nullopt;
+    if (*text == "true") return true;
+    if (*text == "false") return false;
+    Error(node, what + " must be true or false, not '" + *text + "'");
+    return std::nullopt;
+  }
+
+ private:
+  std::string file_;
+  std::vector<Diagnostic> errors_;
+};
+
+// Checks what an expression reads: known contexts, and task outputs only of `upstream` tasks
+// (null: no task outputs are visible here).
+void CheckReferences(Checker& c, const YAML::Node& node,
+                     const std::vector<std::vector<std::string>>& references,
+                     const std::string& where, const std::set<std::string>* upstream,
+                     const std::string& task_id) {
+  for (const auto& path : references) {
+    if (path.empty() || path[0] != "tasks" || path.size() < 2) continue;
+    const std::string& other = path[1];
+    if (upstream == nullptr) {
+      c.Error(node, where + ": tasks." + other +
+                        " is not available here; only a task's own env:, with: and if: can read "
+                        "the outputs of the tasks it needs");
+    } else if (!upstream->contains(other)) {
+      c.Error(node, where + ": tasks." + other + " is not upstream of task '" + task_id +
+                        "'; add it to needs: [" + other + "] (directly or through another task)");
+    }
+  }
+}
+
+// Unknown contexts, functions and syntax are reported by the expression parser itself.
+void CheckTemplate(Checker& c, const YAML::Node& node, const std::string& text,
+                   const std::string& where, const std::set<std::string>* upstream,
+                   const std::string& task_id) {
+  auto parsed = ParseTemplate(text);
+  if (!parsed) {
+    c.Error(node, where + ": " + parsed.error().message);
+    return;
+  }
+  CheckReferences(c, node, References(*parsed), where, upstream, task_id);
+}
+
+// An env name for `${{ expr }}` inside run:, from the last names of what it reads.
+std::string EnvNameFor(const std::string& expression) {
+  std::string name;
+  std::smatch m;
+  static const std::regex kPath(R"(([A-Za-z_][A-Za-z0-9_-]*)(\.[A-Za-z_][A-Za-z0-9_-]*)*)");
+  if (std::regex_search(expression, m, kPath)) {
+    std::vector<std::string> parts;
+    std::stringstream ss(m.str());
+    for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+    const std::set<std::string> skip = {"event", "tasks", "outputs", "inputs", "env", "run", "matrix"};
+    std::vector<std::string> kept;
+    for (const auto& p : parts) {
+      if (!skip.contains(p)) kept.push_back(p);
+    }
+    if (kept.size() > 2) kept.erase(kept.begin(), kept.end() - 2);
+    name = Join(kept, "_");
+  }
+  for (char& ch : name) {
+    ch = ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
+  return name.empty() ? "VALUE" : name;
+}
+
+void CheckRun(Checker& c, const YAML::Node& node, const std::string& run, const std::string& id) {
+  if (!HasExpressions(run)) return;
+  const auto open = run.find("${{");
+  const auto close = run.find("}}", open);
+  std::string expression = close == std::string::npos ? run.substr(open + 3)
+                                                      : run.substr(open + 3, close - open - 3);
+  expression.erase(0, expression.find_first_not_of(' '));
+  expression.erase(expression.find_last_not_of(' ') + 1);
+  const std::string var = EnvNameFor(expression);
+  c.Error(node, "task '" + id + "': run: must not contain ${{ }}, so that event values can never "
+                "become shell code; pass them through env: instead: env: {" + var +
+                    ": \"${{ " + expression + " }}\"} and write \"$" + var + "\" in run:");
+}
+
+void CheckIf(Checker& c, const YAML::Node& node, const std::string& text, const std::string& where,
+             const std::set<std::string>* upstream, const std::string& task_id) {
+  // `if:` may be written with or without the ${{ }} wrapper.
+  if (HasExpressions(text)) {
+    CheckTemplate(c, node, text, where, upstream, task_id);
+    return;
+  }
+  auto parsed = ParseExpression(text);
+  if (!parsed) {
+    c.Error(node, where + ": " + parsed.error().message);
+    return;
+  }
+  CheckReferences(c, node, References(*parsed), where, upstream, task_id);
+}
+
+std::optional<ManualInput> ParseInput(Checker& c, const std::string& name, const YAML::Node& node) {
+  ManualInput input;
+  input.name = name;
+  if (node.IsNull()) return input;
+  if (!c.Map(node, "input '" + name + "'", "{type: string, required: true}")) return std::nullopt;
+  c.Keys(node, {"type", "required", "default", "options", "description"}, "input '" + name + "'");
+  if (node["type"]) {
+    if (auto t = c.Scalar(node["type"], "type")) {
+      static const std::vector<std::string> kTypes = {"string", "number", "boolean", "choice"};
+      if (std::find(kTypes.begin(), kTypes.end(), *t) == kTypes.end()) {
+        c.Error(node["type"], "input '" + name + "': type '" + *t +
+                                  "' is not one of string, number, boolean, choice");
+      }
+      input.type = *t;
+    }
+  }
+  if (node["required"]) input.required = c.Bool(node["required"], "required").value_or(false);
+  if (node["default"]) input.default_value = c.Scalar(node["default"], "default");
+  if (node["options"]) input.options = c.Strings(node["options"], "options");
+  if (node["description"]) input.description = c.Scalar(node["description"], "description").value_or("");
+  if (input.type == "choice" && input.options.empty()) {
+    c.Error(node, "input '" + name + "' has type choice but no options: [a, b]");
+  }
+  return input;
+}
+
+void ParseOn(Checker& c, const YAML::Node& node, TriggerSpec& on) {
+  if (!c.Map(node, "on", "on: {registry: {events: [model_version.created]}}")) return;
+  c.Keys(node, {"registry", "schedule", "manual"}, "on");
+  if (const auto registry = node["registry"]) {
+    RegistryTrigger trigger;
+    if (c.Map(registry, "on.registry", "{events: [transition_request.created], models: [\"churn-*\"]}")) {
+      c.Keys(registry, {"events", "models", "to_stage", "aliases"}, "on.registry");
+      if (registry["events"]) {
+        for (std::size_t i = 0; i < registry["events"].size() || registry["events"].IsScalar(); ++i) {
+          const YAML::Node item = registry["events"].IsScalar() ? registry["events"] : registry["events"][i];
+          if (auto e = c.Scalar(item, "on.registry.events entries")) {
+            if (const auto canonical = CanonicalizeEventType(*e)) {
+              trigger.events.push_back(canonical->type);
+              if (!canonical->to_stage.empty()) trigger.to_stages.push_back(canonical->to_stage);
+            } else {
+              const std::string hint = Suggest(*e, CanonicalEventTypes());
+              c.Error(item, "unknown event '" + *e + "'" +
+                                (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                                " (events: " + Join(CanonicalEventTypes()) +
+                                ", or a Databricks or MLflow event name)");
+            }
+          }
+          if (registry["events"].IsScalar()) break;
+        }
+      } else {
+        c.Error(registry, "on.registry needs events: [...], e.g. [transition_request.created]");
+      }
+      if (registry["models"]) trigger.models = c.Strings(registry["models"], "on.registry.models");
+      if (registry["to_stage"]) {
+        for (auto& s : c.Strings(registry["to_stage"], "on.registry.to_stage")) {
+          trigger.to_stages.push_back(s);
+        }
+      }
+      if (registry["aliases"]) trigger.aliases = c.Strings(registry["aliases"], "on.registry.aliases");
+    }
+    on.registry = std::move(trigger);
+  }
+  if (const auto schedule = node["schedule"]) {
+    const YAML::Node list = schedule;
+    auto check = [&](const YAML::Node& item) {
+      if (auto text = c.Scalar(item, "on.schedule")) {
+        if (auto cron = ParseCron(*text); !cron) {
+          c.Error(item, cron.error().message);
+        } else {
+          on.schedules.push_back(*text);
+        }
+      }
+    };
+    if (list.IsSequence()) {
+      for (const auto& item : list) check(item);
+    } else {
+      check(list);
+    }
+  }
+  if (const auto manual = node["manual"]) {
+    on.manual = true;
+    if (manual.IsMap()) {
+      c.Keys(manual, {"inputs"}, "on.manual");
+      if (const auto inputs = manual["inputs"]) {
+        if (c.Map(inputs, "on.manual.inputs", "{threshold: {type: number, default: 0.8}}")) {
+          for (const auto& item : inputs) {
+            if (auto input = ParseInput(c, item.first.Scalar(), item.second)) {
+              on.inputs.push_back(std::move(*input));
+            }
+          }
+        }
+      }
+    } else if (!manual.IsNull() && !(manual.IsScalar() && manual.Scalar() == "true")) {
+      c.Error(manual, "on.manual must be {} or {inputs: {...}}");
+    }
+  }
+  if (!node["registry"] && !node["schedule"] && !node["manual"]) {
+    c.Error(node, "on: needs at least one of registry:, schedule: or manual:");
+  }
+}
+
+std::optional<MatrixSpec> ParseMatrix(Checker& c, const YAML::Node& node, const std::string& id) {
+  const std::string where = "task '" + id + "' matrix";
+  if (!c.Map(node, where, "{python: [\"3.10\", \"3.11\"]}")) return std::nullopt;
+  MatrixSpec m;
+  for (const auto& item : node) {
+    const auto key = item.first.Scalar();
+    if (key == "include" || key == "exclude") {
+      if (!item.second.IsSequence()) {
+        c.Error(item.second, where + "." + key + " must be a list of mappings");
+        continue;
+      }
+      for (const auto& entry : item.second) {
+        auto map = c.StringMap(entry, where + "." + key + " entries");
+        (key == "include" ? m.include : m.exclude).push_back(std::move(map));
+      }
+    } else if (key == "max_parallel") {
+      m.max_parallel = c.Int(item.second, where + ".max_parallel", 1, 1000).value_or(0);
+    } else if (key == "fail_fast") {
+      m.fail_fast = c.Bool(item.second, where + ".fail_fast").value_or(true);
+    } else {
+      if (!item.second.IsSequence() || item.second.size() == 0) {
+        c.Error(item.second, where + "." + key + " must be a non-empty list of values");
+        continue;
+      }
+      std::vector<std::string> values;
+      for (const auto& v : item.second) {
+        if (auto s = c.Scalar(v, where + "." + key + " values")) values.push_back(*s);
+      }
+      m.axes.emplace_back(key, std::move(values));
+    }
+  }
+  if (m.axes.empty() && m.include.empty()) {
+    c.Error(node, where + " needs at least one axis, e.g. python: [\"3.10\", \"3.11\"]");
+  }
+  return m;
+}
+
+TaskSpec ParseTask(Checker& c, const std::string& id, const YAML::Node& key, const YAML::Node& node) {
+  TaskSpec t;
+  t.id = id;
+  t.pos = SourcePos{key.Mark().line + 1, key.Mark().column + 1};
+  static const std::regex kId("[A-Za-z_][A-Za-z0-9_-]{0,63}");
+  if (!std::regex_match(id, kId)) {
+    c.Error(key, "task id '" + id + "' must start with a letter or _ and hold only letters, "
+                 "digits, - and _");
+  }
+  if (!c.Map(node, "task '" + id + "'", "{run: ./test.sh} or {uses: compare}")) return t;
+  c.Keys(node, {"run", "uses", "with", "needs", "if", "env", "timeout", "retries", "retry_backoff",
+                "runner", "resources", "matrix", "continue_on_error"},
+         "task '" + id + "'");
+  if (node["run"]) t.run = c.Scalar(node["run"], "run").value_or("");
+  if (node["uses"]) t.uses = c.Scalar(node["uses"], "uses").value_or("");
+  if (node["run"] && node["uses"]) {
+    c.Error(node["uses"], "task '" + id + "' has both run: and uses:; keep one");
+  } else if (!node["run"] && !node["uses"]) {
+    c.Error(key, "task '" + id + "' needs run: (a shell command) or uses: (a built-in action)");
+  }
+  if (node["with"]) {
+    t.with = c.StringMap(node["with"], "task '" + id + "' with");
+    if (!node["uses"] && node["run"]) {
+      c.Error(node["with"], "task '" + id + "': with: only applies to uses:; pass values to run: through env:");
+    }
+  }
+  if (node["needs"]) t.needs = c.Strings(node["needs"], "needs");
+  if (node["if"]) t.if_expression = c.Scalar(node["if"], "if").value_or("");
+  if (node["env"]) t.env = c.StringMap(node["env"], "task '" + id + "' env");
+  if (node["timeout"]) t.timeout = c.Duration(node["timeout"], "timeout").value_or(std::chrono::milliseconds(0));
+  if (node["retries"]) t.retries = c.Int(node["retries"], "retries", 0, 10).value_or(-1);
+  if (node["retry_backoff"]) {
+    t.retry_backoff = c.Duration(node["retry_backoff"], "retry_backoff").value_or(std::chrono::milliseconds(0));
+  }
+  if (node["runner"]) t.runner = c.Scalar(node["runner"], "runner").value_or("");
+  if (node["resources"]) t.resources = c.StringMap(node["resources"], "task '" + id + "' resources");
+  if (node["matrix"]) t.matrix = ParseMatrix(c, node["matrix"], id);
+  if (node["continue_on_error"]) {
+    t.continue_on_error = c.Bool(node["continue_on_error"], "continue_on_error").value_or(false);
+  }
+  return t;
+}
+
+// needs: known ids, no cycles; fills the transitive upstream sets.
+std::map<std::string, std::set<std::string>> CheckGraph(
+    Checker& c, const std::vector<TaskSpec>& tasks,
+    const std::map<std::string, YAML::Node>& needs_nodes) {
+  std::map<std::string, const TaskSpec*> by_id;
+  std::vector<std::string> ids;
+  for (const auto& t : tasks) {
+    by_id[t.id] = &t;
+    ids.push_back(t.id);
+  }
+  bool graph_ok = true;
+  for (const auto& t : tasks) {
+    for (const auto& need : t.needs) {
+      const YAML::Node& where = needs_nodes.at(t.id);
+      if (need == t.id) {
+        c.Error(where, "task '" + t.id + "' needs itself; remove it from needs:");
+        graph_ok = false;
+      } else if (!by_id.contains(need)) {
+        const std::string hint = Suggest(need, ids);
+        c.Error(where, "task '" + t.id + "' needs unknown task '" + need + "'" +
+                           (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                           " (tasks: " + Join(ids) + ")");
+        graph_ok = false;
+      }
+    }
+  }
+  std::map<std::string, std::set<std::string>> upstream;
+  if (!graph_ok) return upstream;
+  // Depth-first search in file order; a back edge is a cycle, printed from its first task.
+  std::map<std::string, int> state;  // 0 new, 1 on the stack, 2 done
+  std::vector<std::string> stack;
+  bool cycle_reported = false;
+  std::function<void(const std::string&)> visit = [&](const std::string& id) {
+    state[id] = 1;
+    stack.push_back(id);
+    for (const auto& need : by_id[id]->needs) {
+      if (state[need] == 1 && !cycle_reported) {
+        const auto start = std::find(stack.begin(), stack.end(), need);
+        std::vector<std::string> cycle(start, stack.end());
+        cycle.push_back(need);
+        c.Error(needs_nodes.at(id), "needs: form a cycle: " + Join(cycle, " -> ") +
+                                        "; remove one of these needs");
+        cycle_reported = true;
+      } else if (state[need] == 0) {
+        visit(need);
+      }
+      upstream[id].insert(need);
+      upstream[id].insert(upstream[need].begin(), upstream[need].end());
+    }
+    stack.pop_back();
+    state[id] = 2;
+  };
+  for (const auto& id : ids) {
+    if (state[id] == 0) visit(id);
+  }
+  if (cycle_reported) upstream.clear();
+  return upstream;
+}
+
+}  // namespace
+
+std::string Diagnostic::ToString() const {
+  if (line == 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+LoadedPipeline LoadPipelineText(const std::string& text, const std::string& file) {
+  Checker c(file);
+  LoadedPipeline out;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    out.errors.push_back(Diagnostic{file, e.mark.line + 1, e.mark.column + 1,
+                                    "YAML syntax error: " + e.msg +
+                                        " (check brackets, quotes and indentation near here)"});
+    return out;
+  }
+  if (!root.IsMap()) {
+    out.errors.push_back(Diagnostic{file, 1, 1, "a pipeline must be a YAML mapping with on: and tasks:"});
+    return out;
+  }
+  PipelineSpec spec;
+  spec.file = file;
+  spec.revision = Sha256Hex(text);
+  c.Keys(root, {"name", "description", "on", "concurrency", "defaults", "env", "tasks"}, "the pipeline");
+  if (root["name"]) {
+    spec.name = c.Scalar(root["name"], "name").value_or("");
+    static const std::regex kName("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
+    if (!std::regex_match(spec.name, kName)) {
+      c.Error(root["name"], "name '" + spec.name + "' must be letters, digits, '.', '-' or '_' (it "
+                            "appears in URLs such as /api/v1/pipelines/<name>/runs)");
+    }
+  } else {
+    const auto slash = file.find_last_of('/');
+    std::string stem = file.substr(slash == std::string::npos ? 0 : slash + 1);
+    stem = stem.substr(0, stem.find('.'));
+    spec.name = stem;
+  }
+  if (root["description"]) spec.description = c.Scalar(root["description"], "description").value_or("");
+  if (root["on"]) {
+    ParseOn(c, root["on"], spec.on);
+  } else {
+    c.Error(root, "the pipeline needs on: with registry:, schedule: or manual:");
+  }
+  if (const auto node = root["concurrency"]) {
+    ConcurrencySpec concurrency;
+    if (node.IsScalar()) {
+      concurrency.group = node.Scalar();
+    } else if (c.Map(node, "concurrency", "{group: \"${{ event.model.name }}\", policy: queue}")) {
+      c.Keys(node, {"group", "policy"}, "concurrency");
+      if (node["group"]) concurrency.group = c.Scalar(node["group"], "group").value_or("");
+      if (node["policy"]) {
+        const auto policy = c.Scalar(node["policy"], "policy").value_or("");
+        if (policy == "queue") concurrency.policy = ConcurrencyPolicy::kQueue;
+        else if (policy == "cancel_running") concurrency.policy = ConcurrencyPolicy::kCancelRunning;
+        else if (policy == "skip") concurrency.policy = ConcurrencyPolicy::kSkip;
+        else {
+          const std::string hint = Suggest(policy, {"queue", "cancel_running", "skip"});
+          c.Error(node["policy"], "concurrency policy '" + policy + "' is not queue, cancel_running or skip" +
+                                      (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+        }
+      }
+    }
+    if (concurrency.group.empty()) {
+      c.Error(node, "concurrency needs a group, e.g. group: \"${{ event.model.name }}\"");
+    } else {
+      CheckTemplate(c, node, concurrency.group, "concurrency.group", nullptr, "");
+    }
+    spec.concurrency = concurrency;
+  }
+  if (const auto node = root["defaults"]) {
+    if (c.Map(node, "defaults", "{runner: local, timeout: 30m, retries: 0}")) {
+      c.Keys(node, {"runner", "timeout", "retries", "retry_backoff"}, "defaults");
+      if (node["runner"]) spec.defaults.runner = c.Scalar(node["runner"], "runner").value_or("local");
+      if (node["timeout"]) spec.defaults.timeout = c.Duration(node["timeout"], "timeout").value_or(spec.defaults.timeout);
+      if (node["retries"]) spec.defaults.retries = c.Int(node["retries"], "retries", 0, 10).value_or(0);
+      if (node["retry_backoff"]) {
+        spec.defaults.retry_backoff = c.Duration(node["retry_backoff"], "retry_backoff").value_or(spec.defaults.retry_backoff);
+      }
+    }
+  }
+  if (const auto node = root["env"]) {
+    spec.env = c.StringMap(node, "env");
+    for (const auto& item : node) {
+      if (item.second.IsScalar()) {
+        CheckTemplate(c, item.second, item.second.Scalar(), "env." + item.first.Scalar(), nullptr, "");
+      }
+    }
+  }
+  std::map<std::string, YAML::Node> needs_nodes;
+  std::map<std::string, YAML::Node> task_nodes;
+  if (const auto tasks = root["tasks"]; tasks && c.Map(tasks, "tasks", "{test: {run: ./test.sh}}")) {
+    std::set<std::string> seen;
+    for (const auto& item : tasks) {
+      const std::string id = item.first.Scalar();
+      if (!seen.insert(id).second) {
+        c.Error(item.first, "task id '" + id + "' is used twice; give each task its own id");
+        continue;
+      }
+      spec.tasks.push_back(ParseTask(c, id, item.first, item.second));
+      needs_nodes[id] = item.second.IsMap() && item.second["needs"] ? item.second["needs"] : item.first;
+      task_nodes[id] = item.second;
+    }
+    if (tasks.size() == 0) c.Error(tasks, "tasks: is empty; add at least one task");
+  } else if (!root["tasks"]) {
+    c.Error(root, "the pipeline needs tasks:, e.g. tasks: {test: {run: ./test.sh}}");
+  }
+  const auto upstream = CheckGraph(c, spec.tasks, needs_nodes);
+  for (const auto& t : spec.tasks) {
+    const YAML::Node& node = task_nodes[t.id];
+    if (!node.IsMap()) continue;
+    const std::set<std::string> empty;
+    const auto it = upstream.find(t.id);
+    const std::set<std::string>* visible = it == upstream.end() ? &empty : &it->second;
+    if (node["run"]) CheckRun(c, node["run"], t.run, t.id);
+    if (node["if"]) CheckIf(c, node["if"], t.if_expression, "task '" + t.id + "' if", visible, t.id);
+    for (const char* section : {"env", "with"}) {
+      if (!node[section] || !node[section].IsMap()) continue;
+      for (const auto& item : node[section]) {
+        if (item.second.IsScalar()) {
+          CheckTemplate(c, item.second, item.second.Scalar(),
+                        "task '" + t.id + "' " + section + "." + item.first.Scalar(), visible, t.id);
+        }
+      }
+    }
+  }
+  out.errors = std::move(c.errors());
+  std::stable_sort(out.errors.begin(), out.errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  if (out.errors.empty()) out.spec = std::move(spec);
+  return out;
+}
+
+LoadedPipeline LoadPipelineFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return LoadedPipeline{.errors = {Diagnostic{path, 0, 0, "cannot read the file"}}};
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return LoadPipelineText(buffer.str(), path);
+}
+
+}  // namespace stagegate::pipelines
