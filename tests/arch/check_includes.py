@@ -15,6 +15,7 @@ ALLOWED = {
     "orchestrator/core": set(),
     "orchestrator/config": {"orchestrator/core"},
     "orchestrator/store": {"orchestrator/core"},
+    "orchestrator/scheduler": {"orchestrator/core"},
     "orchestrator/server": {"orchestrator/core"},
     "orchestrator/api": {"orchestrator/core", "orchestrator/server"},
     "webhooks": {"orchestrator/core", "orchestrator/server"},
