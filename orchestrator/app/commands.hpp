@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,18 @@ struct SendOptions {
 
 /// Signs and posts one event; prints the answer. Returns the process exit code.
 int Send(const SendOptions& options);
+
+struct RunOptions {
+  std::string pipeline_file;
+  std::string event_file;           // an event as GET /api/v1/events/{id} returns it
+  std::vector<std::string> inputs;  // key=value
+  std::string work_dir = ".stagegate/local-runs";
+  std::size_t max_parallel = 4;
+};
+
+/// Runs one pipeline in the foreground on the local runner; prints each task's state changes
+/// and a summary. 0 when the run succeeded, 1 when it failed or was cancelled, 2 on misuse.
+int RunPipeline(const RunOptions& options);
 
 /// Checks pipeline files; prints file:line:column diagnostics. 0 when all are valid, else 1.
 int Validate(const std::vector<std::string>& files);

@@ -63,12 +63,24 @@ int main(int argc, char** argv) {
       "validate", "Check pipeline files and print file:line:column for every problem");
   validate_cmd->add_option("files", pipeline_files, "Pipeline YAML files")->required();
 
+  stagegate::app::RunOptions run;
+  auto* run_cmd = app.add_subcommand(
+      "run", "Run one pipeline in the foreground on the local runner, without a server");
+  run_cmd->add_option("pipeline", run.pipeline_file, "Pipeline YAML file")->required();
+  run_cmd->add_option("--event", run.event_file,
+                      "Event JSON (as GET /api/v1/events/{id} returns it) for ${{ event.* }}");
+  run_cmd->add_option("--input", run.inputs, "Manual input key=value (repeatable)");
+  run_cmd->add_option("--work-dir", run.work_dir, "Where work directories and logs go")
+      ->capture_default_str();
+  run_cmd->add_option("--max-parallel", run.max_parallel, "Tasks running at once")
+      ->capture_default_str();
+
   app.add_subcommand("version", "Print the version");
 
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "serve" && first != "send" &&
-      first != "validate" && first != "version") {
-    std::fprintf(stderr, "stagegate: unknown command '%s'; commands: serve, send, validate, version (see stagegate --help)\n",
+      first != "validate" && first != "run" && first != "version") {
+    std::fprintf(stderr, "stagegate: unknown command '%s'; commands: serve, send, validate, run, version (see stagegate --help)\n",
                  argv[1]);
     return 2;
   }
@@ -91,6 +103,9 @@ int main(int argc, char** argv) {
   }
   if (send_cmd->parsed()) {
     return stagegate::app::Send(send);
+  }
+  if (run_cmd->parsed()) {
+    return stagegate::app::RunPipeline(run);
   }
   if (validate_cmd->parsed()) {
     return stagegate::app::Validate(pipeline_files);
