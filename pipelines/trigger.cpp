@@ -31,6 +31,11 @@ bool ClassMatch(std::string_view pattern, std::size_t p, char c, std::size_t& en
   return matched != negate;
 }
 
+bool IsAxis(const MatrixSpec& matrix, const std::string& key) {
+  return std::any_of(matrix.axes.begin(), matrix.axes.end(),
+                     [&key](const auto& axis) { return axis.first == key; });
+}
+
 bool Contains(const std::vector<std::string>& list, const std::string& value, bool ignore_case) {
   return std::any_of(list.begin(), list.end(), [&](const std::string& item) {
     return ignore_case ? EqualsIgnoreCase(item, value) : item == value;
@@ -112,9 +117,7 @@ std::vector<MatrixCombination> ExpandMatrix(const MatrixSpec& matrix) {
   auto matches = [](const MatrixCombination& combo, const MatrixCombination& entry,
                     bool axes_only, const MatrixSpec& m) {
     for (const auto& [key, value] : entry) {
-      const bool is_axis = std::any_of(m.axes.begin(), m.axes.end(),
-                                       [&](const auto& axis) { return axis.first == key; });
-      if (axes_only && !is_axis) continue;
+      if (axes_only && !IsAxis(m, key)) continue;
       const auto it = combo.find(key);
       if (it == combo.end() || it->second != value) return false;
     }
@@ -146,9 +149,7 @@ std::string MatrixTaskName(const std::string& task_id, const MatrixSpec& matrix,
     if (const auto it = combination.find(axis); it != combination.end()) add(it->second);
   }
   for (const auto& [key, value] : combination) {
-    const bool is_axis = std::any_of(matrix.axes.begin(), matrix.axes.end(),
-                                     [&](const auto& axis) { return axis.first == key; });
-    if (!is_axis) add(value);
+    if (!IsAxis(matrix, key)) add(value);
   }
   return task_id + " (" + values + ")";
 }
