@@ -6,6 +6,7 @@
 
 #include "orchestrator/core/result.hpp"
 #include "orchestrator/core/service_config.hpp"
+#include "orchestrator/core/suggest.hpp"
 
 namespace stagegate::config {
 
@@ -27,7 +28,6 @@ Result<ServiceConfig> LoadConfigText(const std::string& text, const std::string&
 /// secret is generated once into `state_dir`/secrets/<name> (mode 0600) and used from there.
 Result<ServiceConfig> EmbeddedDefaultConfig(const std::string& state_dir);
 
-/// Closest candidate within a small edit distance, for "did you mean" hints; empty if none.
-std::string Suggest(std::string_view word, const std::vector<std::string>& candidates);
+using stagegate::Suggest;
 
 }  // namespace stagegate::config
