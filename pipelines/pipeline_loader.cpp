@@ -14,6 +14,7 @@
 #include "orchestrator/core/event_types.hpp"
 #include "orchestrator/core/suggest.hpp"
 #include "orchestrator/core/units.hpp"
+#include "pipelines/condition.hpp"
 #include "pipelines/cron.hpp"
 #include "pipelines/expression.hpp"
 
@@ -221,17 +222,12 @@ void CheckRun(Checker& c, const YAML::Node& node, const std::string& run, const 
 
 void CheckIf(Checker& c, const YAML::Node& node, const std::string& text, const std::string& where,
              const std::set<std::string>* upstream, const std::string& task_id) {
-  // `if:` may be written with or without the ${{ }} wrapper.
-  if (HasExpressions(text)) {
-    CheckTemplate(c, node, text, where, upstream, task_id);
-    return;
-  }
-  auto parsed = ParseExpression(text);
+  auto parsed = ParseCondition(text);
   if (!parsed) {
     c.Error(node, where + ": " + parsed.error().message);
     return;
   }
-  CheckReferences(c, node, References(*parsed), where, upstream, task_id);
+  CheckReferences(c, node, parsed->References(), where, upstream, task_id);
 }
 
 std::optional<ManualInput> ParseInput(Checker& c, const std::string& name, const YAML::Node& node) {

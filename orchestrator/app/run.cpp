@@ -14,6 +14,7 @@
 
 #include "orchestrator/app/commands.hpp"
 #include "orchestrator/scheduler/dag.hpp"
+#include "pipelines/condition.hpp"
 #include "pipelines/expression.hpp"
 #include "pipelines/pipeline_loader.hpp"
 #include "pipelines/trigger.hpp"
@@ -33,6 +34,7 @@ extern "C" void OnInterrupt(int /*signal*/) { g_interrupted.store(true); }
 struct Instance {
   std::string id;  // "test" or "test (3.10)"
   const TaskSpec* task = nullptr;
+  std::optional<pipelines::Condition> condition;  // the task's if:, parsed once
   pipelines::MatrixCombination matrix;
   int attempt = 0;
   TaskState state = TaskState::kPending;
@@ -74,24 +76,6 @@ TaskState FromJob(JobState s) {
   return TaskState::kFailed;
 }
 
-bool UsesStatusFunction(const std::string& text) {
-  std::vector<std::string> called;
-  if (pipelines::HasExpressions(text)) {
-    if (auto t = pipelines::ParseTemplate(text)) {
-      for (const auto& part : t->Parts()) {
-        if (part.expression) {
-          for (auto& f : pipelines::FunctionsCalled(*part.expression)) called.push_back(f);
-        }
-      }
-    }
-  } else if (auto e = pipelines::ParseExpression(text)) {
-    called = pipelines::FunctionsCalled(*e);
-  }
-  return std::any_of(called.begin(), called.end(), [](const std::string& f) {
-    return f == "success" || f == "failure" || f == "always" || f == "cancelled";
-  });
-}
-
 Result<Json> ReadJsonFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Fail(ErrorCode::kInvalidArgument, "cannot read --event file " + path);
@@ -125,10 +109,16 @@ class LocalRun final {
         instances_.push_back(Instance{.id = task.id, .task = &task});
       }
     }
-    for (const auto& i : instances_) {
+    for (auto& i : instances_) {
+      // The loader validated every if:, so parsing cannot fail here.
+      if (!i.task->if_expression.empty()) {
+        if (auto parsed = pipelines::ParseCondition(i.task->if_expression)) {
+          i.condition = std::move(*parsed);
+        }
+      }
       scheduler::DagTask d{.id = i.id,
-                           .has_if = !i.task->if_expression.empty(),
-                           .if_uses_status_function = UsesStatusFunction(i.task->if_expression),
+                           .has_if = i.condition.has_value(),
+                           .if_uses_status_function = i.condition && i.condition->CallsStatusFunction(),
                            .continue_on_error = i.task->continue_on_error};
       for (const auto& need : i.task->needs) {
         for (const auto& other : instances_) {
@@ -209,19 +199,7 @@ class LocalRun final {
   Result<bool> EvaluateIf(const Instance& i, const std::vector<TaskState>& needs, bool cancelled) {
     pipelines::ExpressionContext ctx{.data = Context(i), .run_cancelled = cancelled};
     for (const auto s : needs) ctx.needs_statuses.emplace_back(scheduler::TaskStateName(s));
-    const std::string& text = i.task->if_expression;
-    if (pipelines::HasExpressions(text)) {
-      auto t = pipelines::ParseTemplate(text);
-      if (!t) return tl::unexpected(t.error());
-      auto v = pipelines::EvaluateTemplate(*t, ctx);
-      if (!v) return tl::unexpected(v.error());
-      return pipelines::IsTruthy(*v);
-    }
-    auto e = pipelines::ParseExpression(text);
-    if (!e) return tl::unexpected(e.error());
-    auto v = pipelines::Evaluate(*e, ctx);
-    if (!v) return tl::unexpected(v.error());
-    return pipelines::IsTruthy(*v);
+    return i.condition->Evaluate(ctx);
   }
 
   Result<std::map<std::string, std::string>> Environment(const Instance& i) {
