@@ -59,17 +59,29 @@ void Histogram::Render(std::string& out, const std::string& name,
          "\n";
 }
 
-void Metrics::CountDelivery(const std::string& endpoint, const std::string& outcome) {
+void Metrics::CountDelivery(std::string_view endpoint, std::string_view outcome) {
   std::lock_guard lock(mutex_);
-  deliveries_[{endpoint, outcome}].fetch_add(1, std::memory_order_relaxed);
+  auto by_endpoint = deliveries_.find(endpoint);
+  if (by_endpoint == deliveries_.end()) {
+    by_endpoint = deliveries_.try_emplace(std::string(endpoint)).first;
+  }
+  auto counter = by_endpoint->second.find(outcome);
+  if (counter == by_endpoint->second.end()) {
+    counter = by_endpoint->second.try_emplace(std::string(outcome)).first;
+  }
+  counter->second.fetch_add(1, std::memory_order_relaxed);
 }
 
-Histogram& Metrics::IngressHistogram(const std::string& endpoint) {
+Histogram& Metrics::IngressHistogram(std::string_view endpoint) {
   std::lock_guard lock(mutex_);
-  return ingress_[endpoint];  // std::map never moves its nodes, so the reference stays valid
+  auto it = ingress_.find(endpoint);
+  if (it == ingress_.end()) {
+    it = ingress_.try_emplace(std::string(endpoint)).first;
+  }
+  return it->second;  // std::map never moves its nodes, so the reference stays valid
 }
 
-void Metrics::ObserveIngress(const std::string& endpoint, double seconds) {
+void Metrics::ObserveIngress(std::string_view endpoint, double seconds) {
   IngressHistogram(endpoint).Observe(seconds);
 }
 
@@ -90,9 +102,11 @@ std::string Metrics::Render() const {
   std::lock_guard lock(mutex_);
   out += "# HELP stagegate_deliveries_total Webhook deliveries by endpoint and outcome.\n";
   out += "# TYPE stagegate_deliveries_total counter\n";
-  for (const auto& [key, value] : deliveries_) {
-    out += "stagegate_deliveries_total{endpoint=\"" + EscapeLabel(key.first) + "\",outcome=\"" +
-           key.second + "\"} " + std::to_string(value.load(std::memory_order_relaxed)) + "\n";
+  for (const auto& [endpoint, outcomes] : deliveries_) {
+    for (const auto& [outcome, value] : outcomes) {
+      out += "stagegate_deliveries_total{endpoint=\"" + EscapeLabel(endpoint) + "\",outcome=\"" +
+             outcome + "\"} " + std::to_string(value.load(std::memory_order_relaxed)) + "\n";
+    }
   }
   out += "# HELP stagegate_ingress_latency_seconds Time from request read to response, per endpoint.\n";
   out += "# TYPE stagegate_ingress_latency_seconds histogram\n";

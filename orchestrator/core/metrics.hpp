@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -31,8 +32,8 @@ class Histogram final {
 /// Thread-safe: counters are created on first use under a mutex, then updated atomically.
 class Metrics final {
  public:
-  void CountDelivery(const std::string& endpoint, const std::string& outcome);
-  void ObserveIngress(const std::string& endpoint, double seconds);
+  void CountDelivery(std::string_view endpoint, std::string_view outcome);
+  void ObserveIngress(std::string_view endpoint, double seconds);
   void ObserveCommit(double seconds, std::size_t batch_size);
   void SetConnections(std::int64_t open);
   /// A connection closed at once because max_connections were open.
@@ -40,11 +41,14 @@ class Metrics final {
   std::string Render() const;
 
  private:
-  Histogram& IngressHistogram(const std::string& endpoint);
+  Histogram& IngressHistogram(std::string_view endpoint);
 
   mutable std::mutex mutex_;
-  std::map<std::pair<std::string, std::string>, std::atomic<std::uint64_t>> deliveries_;
-  std::map<std::string, Histogram> ingress_;
+  // Looked up by string_view (std::less<>), so a delivery allocates only the first time its
+  // endpoint and outcome are seen.
+  std::map<std::string, std::map<std::string, std::atomic<std::uint64_t>, std::less<>>, std::less<>>
+      deliveries_;
+  std::map<std::string, Histogram, std::less<>> ingress_;
   Histogram commit_;
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_events_{0};
