@@ -7,26 +7,22 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/core/event_types.hpp"
+#include "orchestrator/core/units.hpp"
 
 namespace stagegate::webhooks {
 namespace {
 
 using ordered = nlohmann::ordered_json;
 
-std::string Iso(std::int64_t ms, bool python_style) {
+// MLflow sends Python's isoformat(): microseconds and +00:00.
+std::string PythonIso(std::int64_t ms) {
   const std::time_t s = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&s, &tm);
   char buf[96];
-  if (python_style) {
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms % 1000) * 1000);
-  } else {
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms % 1000));
-  }
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000) * 1000);
   return buf;
 }
 
@@ -142,7 +138,7 @@ Result<std::string> SamplePayload(Scheme scheme, const SampleSpec& spec) {
       }
       ordered body = {{"entity", type.substr(0, dot)},
                       {"action", type.substr(dot + 1)},
-                      {"timestamp", Iso(now, true)},
+                      {"timestamp", PythonIso(now)},
                       {"data", data}};
       return PythonJsonDumps(body.dump());
     }
@@ -161,7 +157,7 @@ Result<std::string> SamplePayload(Scheme scheme, const SampleSpec& spec) {
           {"repository", {{"id", 1}, {"name", "pipelines"}, {"full_name", "example/pipelines"}}},
           {"head_commit",
            {{"id", sha}, {"message", spec.text.empty() ? "Update pipelines" : spec.text},
-            {"timestamp", Iso(now, false)}}},
+            {"timestamp", FormatIsoMillis(now)}}},
           {"pusher", {{"name", "stagegate"}}}};
       return body.dump();
     }
@@ -181,7 +177,7 @@ Result<std::string> SamplePayload(Scheme scheme, const SampleSpec& spec) {
         data["value"] = spec.tags.front().value;
       }
       if (!spec.text.empty()) data["text"] = spec.text;
-      ordered body = {{"type", type}, {"timestamp", Iso(now, false)}, {"data", data}};
+      ordered body = {{"type", type}, {"timestamp", FormatIsoMillis(now)}, {"data", data}};
       return body.dump();
     }
   }

@@ -7,6 +7,7 @@
 
 #include "orchestrator/core/event_types.hpp"
 #include "orchestrator/core/run_blocking.hpp"
+#include "orchestrator/core/units.hpp"
 
 namespace stagegate::api {
 namespace {
@@ -20,20 +21,6 @@ constexpr int kDefaultLimit = 50;
 constexpr int kMaxLimit = 500;
 
 json NullIfEmpty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
-
-std::string IsoTime(std::int64_t ms) {
-  if (ms <= 0) {
-    return {};
-  }
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
 
 json Summary(const Event& e) {
   json tags = json::array();
@@ -54,8 +41,8 @@ json Summary(const Event& e) {
               {"tags", tags},
               {"text", NullIfEmpty(e.text)},
               {"delivery_id", NullIfEmpty(e.delivery_id)},
-              {"received_at", IsoTime(e.received_at_ms)},
-              {"sent_at", NullIfEmpty(IsoTime(e.sent_at_ms))}};
+              {"received_at", FormatIsoMillis(e.received_at_ms)},
+              {"sent_at", NullIfEmpty(FormatIsoMillis(e.sent_at_ms))}};
   if (e.type == "push") {
     out["git"] = {{"repository", e.repository}, {"ref", e.ref}, {"commit", e.commit}};
   }
@@ -77,7 +64,7 @@ json Detail(const Event& e) {
                                                        : json(e.verification.secret_index)},
       {"signed_at", e.verification.signed_at_s == 0
                         ? json(nullptr)
-                        : json(IsoTime(e.verification.signed_at_s * 1000))},
+                        : json(FormatIsoMillis(e.verification.signed_at_s * 1000))},
       {"skew_seconds", e.verification.signed_at_s == 0 ? json(nullptr)
                                                        : json(e.verification.skew_s)}};
   out["payload"] = e.payload;

@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 #include <limits>
 #include <string>
 
@@ -96,6 +98,20 @@ std::string FormatDuration(std::chrono::milliseconds d) {
     }
   }
   return out;
+}
+
+std::string FormatIsoMillis(std::int64_t unix_ms) {
+  if (unix_ms <= 0) {
+    return {};
+  }
+  const auto seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return buf;
 }
 
 std::int64_t UnixMillisNow() {

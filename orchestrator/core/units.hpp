@@ -20,6 +20,9 @@ Result<std::uint64_t> ParseByteSize(std::string_view text);
 /// "1m30s", "250ms", "0s": the shortest exact spelling of a duration.
 std::string FormatDuration(std::chrono::milliseconds d);
 
+/// "2026-11-29T13:47:19.661Z" for Unix milliseconds; empty for 0 or less (no time).
+std::string FormatIsoMillis(std::int64_t unix_ms);
+
 /// Milliseconds since the Unix epoch from the system clock.
 std::int64_t UnixMillisNow();
 
