@@ -23,7 +23,7 @@ build: deps $(BUILD)/build.ninja
 
 # Starts the service on the embedded default (127.0.0.1:8080, SQLite under ./.stagegate).
 run: build
-	$(BIN) serve $(if $(CONFIG),--config $(CONFIG),)
+	$(BIN) serve $(if $(CONFIG),--config $(CONFIG),--pipelines examples/pipelines)
 
 # Every test: unit tests, then the end-to-end tests against the built binary.
 test: build

@@ -8,6 +8,7 @@
 #include "orchestrator/core/event_types.hpp"
 #include "orchestrator/core/run_blocking.hpp"
 #include "orchestrator/core/units.hpp"
+#include "pipelines/event_json.hpp"
 
 namespace stagegate::api {
 namespace {
@@ -19,58 +20,6 @@ using server::JsonError;
 constexpr std::string_view kEventsPath = "/api/v1/events";
 constexpr int kDefaultLimit = 50;
 constexpr int kMaxLimit = 500;
-
-json NullIfEmpty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
-
-json Summary(const Event& e) {
-  json tags = json::array();
-  for (const auto& t : e.tags) {
-    tags.push_back({{"key", t.key}, {"value", t.value}});
-  }
-  json out = {{"id", e.id},
-              {"endpoint", e.endpoint},
-              {"source", e.source},
-              {"type", e.type},
-              {"raw_type", e.raw_type},
-              {"model", e.model_name.empty()
-                            ? json(nullptr)
-                            : json{{"name", e.model_name}, {"version", NullIfEmpty(e.model_version)}}},
-              {"from_stage", NullIfEmpty(e.from_stage)},
-              {"to_stage", NullIfEmpty(e.to_stage)},
-              {"alias", NullIfEmpty(e.alias)},
-              {"tags", tags},
-              {"text", NullIfEmpty(e.text)},
-              {"delivery_id", NullIfEmpty(e.delivery_id)},
-              {"received_at", FormatIsoMillis(e.received_at_ms)},
-              {"sent_at", NullIfEmpty(FormatIsoMillis(e.sent_at_ms))}};
-  if (e.type == "push") {
-    out["git"] = {{"repository", e.repository}, {"ref", e.ref}, {"commit", e.commit}};
-  }
-  return out;
-}
-
-json Detail(const Event& e) {
-  json out = Summary(e);
-  json headers = json::array();
-  for (const auto& [name, value] : e.headers) {
-    headers.push_back({{"name", name}, {"value", value}});
-  }
-  out["headers"] = headers;
-  out["dedupe_key"] = e.dedupe_key;
-  out["verification"] = {
-      {"scheme", e.verification.scheme},
-      {"verified", e.verification.scheme != "none"},
-      {"secret_index", e.verification.secret_index < 0 ? json(nullptr)
-                                                       : json(e.verification.secret_index)},
-      {"signed_at", e.verification.signed_at_s == 0
-                        ? json(nullptr)
-                        : json(FormatIsoMillis(e.verification.signed_at_s * 1000))},
-      {"skew_seconds", e.verification.signed_at_s == 0 ? json(nullptr)
-                                                       : json(e.verification.skew_s)}};
-  out["payload"] = e.payload;
-  out["payload_bytes"] = e.payload.size();
-  return out;
-}
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
 
@@ -140,7 +89,7 @@ Awaitable<HttpResponse> EventsApi::List(const server::HttpRequest& request) cons
       next = std::to_string((*events)[i - 1].id);
       break;
     }
-    items.push_back(Summary((*events)[i]));
+    items.push_back(pipelines::EventSummaryJson((*events)[i]));
   }
   co_return server::Json(200, Dump({{"events", items}, {"next_cursor", next}}));
 }
@@ -159,7 +108,7 @@ Awaitable<HttpResponse> EventsApi::Get(std::string_view id_text) const {
   if (!event->has_value()) {
     co_return JsonError(404, "no event with id " + std::to_string(id));
   }
-  co_return server::Json(200, Dump(Detail(**event)));
+  co_return server::Json(200, Dump(pipelines::EventJson(**event)));
 }
 
 OpsApi::OpsApi(EventStorePtr store, std::shared_ptr<Metrics> metrics,

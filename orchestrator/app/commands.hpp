@@ -10,6 +10,7 @@ struct ServeOptions {
   std::string program = "stagegate";  // how the user invoked the binary, for printed commands
   std::string config_path;  // empty: embedded default
   std::string state_dir = ".stagegate";
+  std::string pipelines_dir;  // overrides the config's pipelines.dir
   std::string log_level = "info";
 };
 

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--state-dir", serve.state_dir,
                         "Directory of the embedded default's database and generated secrets")
       ->capture_default_str();
+  serve_cmd->add_option("--pipelines", serve.pipelines_dir,
+                        "Directory of pipeline YAML files (overrides pipelines.dir of the config)");
   serve_cmd->add_option("--log-level", serve.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

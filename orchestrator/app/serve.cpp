@@ -1,5 +1,6 @@
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -13,18 +14,54 @@
 #include <spdlog/spdlog.h>
 
 #include "orchestrator/api/events_api.hpp"
+#include "orchestrator/api/runs_api.hpp"
 #include "orchestrator/app/commands.hpp"
 #include "orchestrator/config/config_loader.hpp"
 #include "orchestrator/core/units.hpp"
 #include "orchestrator/server/http_server.hpp"
 #include "orchestrator/server/router.hpp"
+#include "orchestrator/scheduler/scheduler.hpp"
 #include "orchestrator/store/sqlite_event_store.hpp"
+#include "orchestrator/store/sqlite_run_store.hpp"
+#include "runners/local/local_runner.hpp"
 #include "webhooks/ingress_handler.hpp"
 
 namespace stagegate::app {
 namespace {
 
 constexpr auto kDrainTimeout = std::chrono::seconds(5);
+
+// Wakes the scheduler after each durable append, so a delivery's runs start at once
+// instead of at the next poll of the event log.
+class WakingEventStore final : public EventStore {
+ public:
+  WakingEventStore(EventStorePtr inner, scheduler::Scheduler* scheduler)
+      : inner_(std::move(inner)), scheduler_(scheduler) {}
+
+  Awaitable<Result<AppendResult>> Append(Event event, std::chrono::milliseconds window) override {
+    auto result = co_await inner_->Append(std::move(event), window);
+    if (result && !result->duplicate) scheduler_->Wake();
+    co_return result;
+  }
+  Result<std::vector<Event>> List(const EventFilter& filter) override { return inner_->List(filter); }
+  Result<std::optional<Event>> Get(std::int64_t id) override { return inner_->Get(id); }
+  Result<void> Ready() override { return inner_->Ready(); }
+
+ private:
+  EventStorePtr inner_;
+  scheduler::Scheduler* scheduler_;
+};
+
+void PrintPipelines(const PipelineListing& listing) {
+  std::printf("pipelines: %s (%zu)\n", listing.dir.c_str(), listing.pipelines.size());
+  for (const auto& p : listing.pipelines) {
+    std::string triggers;
+    for (const auto& t : p.triggers) triggers += (triggers.empty() ? "" : ", ") + t;
+    std::printf("  %-32s %s%s\n", p.name.c_str(), p.valid ? "valid" : "INVALID",
+                p.valid ? ("  on: " + triggers).c_str() : "");
+    for (const auto& e : p.errors) std::fprintf(stderr, "stagegate: %s\n", e.c_str());
+  }
+}
 
 void PrintBanner(const ServiceConfig& config, std::uint16_t port, const std::string& program) {
   const std::string base = "http://" + config.listen_host + ":" + std::to_string(port);
@@ -78,7 +115,40 @@ int Serve(const ServeOptions& options) {
     std::fprintf(stderr, "stagegate: %s\n", store.error().message.c_str());
     return 1;
   }
-  EventStorePtr event_store = *store;
+  const std::string db_path = config->store.url.substr(std::string_view("sqlite:").size());
+  auto run_store = store::SqliteRunStore::Open(db_path, config->store.busy_timeout);
+  if (!run_store) {
+    std::fprintf(stderr, "stagegate: %s\n", run_store.error().message.c_str());
+    return 1;
+  }
+
+  std::error_code absolute_error;
+  auto local_runner = std::make_unique<runners::local::LocalRunner>(runners::local::LocalRunnerOptions{
+      .root_dir = std::filesystem::absolute(config->local_runner.work_dir, absolute_error).string(),
+      .max_parallel = config->local_runner.max_parallel});
+  const bool dir_chosen = !options.pipelines_dir.empty() || !options.config_path.empty();
+  const std::string pipelines_dir =
+      options.pipelines_dir.empty() ? config->pipelines.dir : options.pipelines_dir;
+  scheduler::SchedulerOptions scheduler_options{
+      .runs = *run_store,
+      .events = *store,
+      .runners = {{"local", local_runner.get()}},
+      .pipelines_dir = pipelines_dir};
+  for (const auto& s : config->secrets) scheduler_options.secrets[s.name] = s.secret.value;
+  auto scheduler = std::make_shared<scheduler::Scheduler>(std::move(scheduler_options));
+  if (auto loaded = scheduler->Reload(); !loaded) {
+    if (dir_chosen) {
+      std::fprintf(stderr, "stagegate: %s\n", loaded.error().message.c_str());
+      return 1;
+    }
+    spdlog::warn("no_pipelines dir={} reason=\"{}\"", pipelines_dir, loaded.error().message);
+  }
+  if (auto recovered = scheduler->Recover(); !recovered) {
+    std::fprintf(stderr, "stagegate: cannot resume runs: %s\n", recovered.error().message.c_str());
+    return 1;
+  }
+  scheduler->Start();
+  EventStorePtr event_store = std::make_shared<WakingEventStore>(*store, scheduler.get());
 
   net::io_context io(config->io_threads);
   auto pool = std::make_shared<net::thread_pool>(2);
@@ -86,6 +156,9 @@ int Serve(const ServeOptions& options) {
   router->Add("/hooks/", std::make_shared<webhooks::IngressHandler>(
                              config->endpoints, event_store, metrics, [] { return UnixMillisNow(); }));
   router->Add("/api/v1/events", std::make_shared<api::EventsApi>(event_store, pool));
+  auto runs_api = std::make_shared<api::RunsApi>(*run_store, scheduler, pool);
+  router->Add("/api/v1/runs", runs_api);
+  router->Add("/api/v1/pipelines", runs_api);
   auto ops = std::make_shared<api::OpsApi>(event_store, metrics, pool);
   for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
     router->Add(path, ops);
@@ -101,6 +174,8 @@ int Serve(const ServeOptions& options) {
   spdlog::info("serving listen={}:{} endpoints={} store={}", config->listen_host, *port,
                config->endpoints.size(), config->store.url);
   PrintBanner(*config, *port, options.program);
+  PrintPipelines(scheduler->Pipelines());
+  std::fflush(stdout);
 
   // Shutdown: stop accepting, let requests in flight get their answer (bounded), then stop.
   // A delivery whose commit finishes after the stop stays stored; its sender retries and
@@ -131,6 +206,8 @@ int Serve(const ServeOptions& options) {
   io.run();
   for (auto& t : threads) t.join();
   pool->join();
+  scheduler->Stop();
+  local_runner.reset();  // cancels jobs still running; a restart marks them lost and retries
   (*store)->Stop();
   return 0;
 }

@@ -157,6 +157,60 @@ Result<void> ParseStore(const std::string& file, const YAML::Node& node, StoreCo
   return {};
 }
 
+Result<void> ParsePipelines(const std::string& file, const YAML::Node& node, PipelinesConfig& out) {
+  if (!node.IsMap()) return Bad(file, node, "pipelines must be a mapping, e.g. pipelines: {dir: ./pipelines}");
+  if (auto r = CheckKeys(file, node, {"dir"}, "pipelines"); !r) return r;
+  if (node["dir"]) {
+    auto dir = Scalar(file, node["dir"], "dir");
+    if (!dir) return tl::unexpected(dir.error());
+    out.dir = *dir;
+  }
+  return {};
+}
+
+Result<void> ParseRunners(const std::string& file, const YAML::Node& node, LocalRunnerConfig& out) {
+  if (!node.IsMap()) return Bad(file, node, "runners must be a mapping, e.g. runners: {local: {max_parallel: 4}}");
+  if (auto r = CheckKeys(file, node, {"local"}, "runners"); !r) return r;
+  const YAML::Node local = node["local"];
+  if (!local) return {};
+  if (!local.IsMap()) return Bad(file, local, "runners.local must be a mapping with max_parallel and work_dir");
+  if (auto r = CheckKeys(file, local, {"max_parallel", "work_dir"}, "runners.local"); !r) return r;
+  if (local["max_parallel"]) {
+    auto c = Count(file, local["max_parallel"], "max_parallel");
+    if (!c) return tl::unexpected(c.error());
+    if (*c == 0 || *c > 1024) return Bad(file, local["max_parallel"], "max_parallel must be 1 to 1024");
+    out.max_parallel = static_cast<std::size_t>(*c);
+  }
+  if (local["work_dir"]) {
+    auto dir = Scalar(file, local["work_dir"], "work_dir");
+    if (!dir) return tl::unexpected(dir.error());
+    out.work_dir = *dir;
+  }
+  return {};
+}
+
+Result<void> ParseSecrets(const std::string& file, const YAML::Node& node,
+                          std::vector<PipelineSecret>& out) {
+  if (!node.IsMap()) {
+    return Bad(file, node, "secrets must map names to references, e.g. secrets: {HF_TOKEN: env:HF_TOKEN}");
+  }
+  static const std::regex kSecretName("[A-Za-z_][A-Za-z0-9_]{0,63}");
+  for (const auto& item : node) {
+    const auto name = item.first.as<std::string>();
+    if (!std::regex_match(name, kSecretName)) {
+      return Bad(file, item.first, "secret name '" + name +
+                                       "' must be letters, digits and _ (it is read as "
+                                       "${{ secrets." + "NAME }})");
+    }
+    auto reference = Scalar(file, item.second, name);
+    if (!reference) return tl::unexpected(reference.error());
+    auto value = ResolveSecret(*reference);
+    if (!value) return Bad(file, item.second, value.error().message);
+    out.push_back(PipelineSecret{name, Secret{*reference, *value}});
+  }
+  return {};
+}
+
 Result<EndpointConfig> ParseEndpoint(const std::string& file, const std::string& name,
                                      const YAML::Node& node) {
   if (!node.IsMap()) {
@@ -240,7 +294,9 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
   if (!root.IsMap()) {
     return Bad(file, root, "the config must be a YAML mapping with listen:, store: and endpoints:");
   }
-  if (auto r = CheckKeys(file, root, {"listen", "io_threads", "store", "limits", "endpoints"},
+  if (auto r = CheckKeys(file, root,
+                         {"listen", "io_threads", "store", "limits", "endpoints", "pipelines",
+                          "runners", "secrets"},
                          "the config");
       !r) {
     return tl::unexpected(r.error());
@@ -261,6 +317,21 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
   }
   if (root["limits"]) {
     if (auto r = ParseLimits(file, root["limits"], config.limits); !r) {
+      return tl::unexpected(r.error());
+    }
+  }
+  if (root["pipelines"]) {
+    if (auto r = ParsePipelines(file, root["pipelines"], config.pipelines); !r) {
+      return tl::unexpected(r.error());
+    }
+  }
+  if (root["runners"]) {
+    if (auto r = ParseRunners(file, root["runners"], config.local_runner); !r) {
+      return tl::unexpected(r.error());
+    }
+  }
+  if (root["secrets"]) {
+    if (auto r = ParseSecrets(file, root["secrets"], config.secrets); !r) {
       return tl::unexpected(r.error());
     }
   }
@@ -382,6 +453,7 @@ Result<ServiceConfig> EmbeddedDefaultConfig(const std::string& state_dir) {
   ServiceConfig config;
   config.source = "embedded default";
   config.store.url = "sqlite:" + state_dir + "/stagegate.db";
+  config.local_runner.work_dir = state_dir + "/work";
   const std::filesystem::path secrets_dir = std::filesystem::path(state_dir) / "secrets";
   for (const Scheme scheme :
        {Scheme::kDatabricks, Scheme::kMlflow, Scheme::kStandard, Scheme::kGithub}) {

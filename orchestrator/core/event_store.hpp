@@ -23,6 +23,8 @@ struct EventFilter {
   std::string type;
   std::string model;
   std::int64_t before_id = 0;  // cursor: only ids below this; 0 = from the newest
+  /// When set, only ids above it, oldest first (how the dispatcher follows the log).
+  std::optional<std::int64_t> after_id;
   int limit = 50;
 };
 
@@ -38,7 +40,7 @@ class EventStore {
   virtual Awaitable<Result<AppendResult>> Append(Event event,
                                                  std::chrono::milliseconds dedupe_window) = 0;
 
-  /// Newest first. Blocking: call through RunBlocking.
+  /// Newest first (oldest first with after_id). Blocking: call through RunBlocking.
   virtual Result<std::vector<Event>> List(const EventFilter& filter) = 0;
   /// Blocking: call through RunBlocking.
   virtual Result<std::optional<Event>> Get(std::int64_t id) = 0;

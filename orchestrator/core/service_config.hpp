@@ -52,6 +52,21 @@ struct StoreConfig {
   std::chrono::milliseconds busy_timeout = std::chrono::seconds(5);
 };
 
+struct PipelinesConfig {
+  std::string dir = "pipelines";  // every *.yaml / *.yml file in it is a pipeline
+};
+
+struct LocalRunnerConfig {
+  std::size_t max_parallel = 4;               // jobs running at once; more wait in a queue
+  std::string work_dir = ".stagegate/work";   // work dirs, logs, outputs and artifacts
+};
+
+/// A named secret pipelines read as ${{ secrets.NAME }}; its value is redacted from logs.
+struct PipelineSecret {
+  std::string name;
+  Secret secret;
+};
+
 struct ServiceConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
@@ -59,6 +74,9 @@ struct ServiceConfig {
   StoreConfig store;
   Limits limits;
   std::vector<EndpointConfig> endpoints;
+  PipelinesConfig pipelines;
+  LocalRunnerConfig local_runner;
+  std::vector<PipelineSecret> secrets;
   std::string source;  // the config file, or "embedded default"
 };
 

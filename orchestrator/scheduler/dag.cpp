@@ -4,26 +4,6 @@
 
 namespace stagegate::scheduler {
 
-const char* TaskStateName(TaskState state) {
-  switch (state) {
-    case TaskState::kPending: return "pending";
-    case TaskState::kQueued: return "queued";
-    case TaskState::kRunning: return "running";
-    case TaskState::kSucceeded: return "succeeded";
-    case TaskState::kFailed: return "failed";
-    case TaskState::kSkipped: return "skipped";
-    case TaskState::kCancelled: return "cancelled";
-    case TaskState::kTimedOut: return "timed_out";
-  }
-  return "pending";
-}
-
-bool IsTerminal(TaskState state) {
-  return state == TaskState::kSucceeded || state == TaskState::kFailed ||
-         state == TaskState::kSkipped || state == TaskState::kCancelled ||
-         state == TaskState::kTimedOut;
-}
-
 DagStep NextSteps(const std::vector<DagTask>& tasks, const std::map<std::string, TaskState>& states,
                   bool run_cancelled, const IfEvaluator& evaluate_if) {
   std::map<std::string, const DagTask*> by_id;

@@ -7,22 +7,13 @@
 #include <vector>
 
 #include "orchestrator/core/result.hpp"
+#include "orchestrator/core/run.hpp"
 
 namespace stagegate::scheduler {
 
-enum class TaskState {
-  kPending,
-  kQueued,
-  kRunning,
-  kSucceeded,
-  kFailed,
-  kSkipped,
-  kCancelled,
-  kTimedOut
-};
-
-const char* TaskStateName(TaskState state);
-bool IsTerminal(TaskState state);
+using stagegate::IsTerminal;
+using stagegate::TaskState;
+using stagegate::TaskStateName;
 
 /// What the DAG logic needs to know about a task.
 struct DagTask {

@@ -15,6 +15,8 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include "orchestrator/store/sqlite_util.hpp"
+
 namespace stagegate::store {
 namespace {
 
@@ -57,89 +59,6 @@ constexpr const char* kColumns =
     "id, endpoint, source, type, raw_type, model_name, model_version, from_stage, to_stage, "
     "alias, tags, text, repository, ref, git_commit, delivery_id, dedupe_key, received_at_ms, "
     "sent_at_ms, headers, verification, payload";
-
-// RAII for statements; the connection outlives them.
-class Statement final {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      error_ = sqlite3_errmsg(db);
-      stmt_ = nullptr;
-    }
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  bool ok() const { return stmt_ != nullptr; }
-  const std::string& error() const { return error_; }
-  sqlite3_stmt* get() const { return stmt_; }
-  void Reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  void Bind(int i, std::string_view text) {
-    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
-  }
-  void BindBlob(int i, std::string_view bytes) {
-    sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
-  }
-  void Bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
-  std::string Text(int col) const {
-    const auto* p = sqlite3_column_text(stmt_, col);
-    return p == nullptr ? std::string()
-                        : std::string(reinterpret_cast<const char*>(p),
-                                      static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
-  }
-  std::string Blob(int col) const {
-    const auto* p = sqlite3_column_blob(stmt_, col);
-    return p == nullptr ? std::string()
-                        : std::string(static_cast<const char*>(p),
-                                      static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
-  }
-  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  std::string error_;
-};
-
-Result<void> Exec(sqlite3* db, const char* sql) {
-  char* message = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-    std::string text = message != nullptr ? message : sqlite3_errmsg(db);
-    sqlite3_free(message);
-    return Fail(ErrorCode::kUnavailable, text);
-  }
-  return {};
-}
-
-Result<sqlite3*> OpenConnection(const std::string& path, std::chrono::milliseconds busy_timeout,
-                                bool create) {
-  sqlite3* db = nullptr;
-  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
-    std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Fail(ErrorCode::kUnavailable, "cannot open event store " + path + ": " + message);
-  }
-  sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
-  // WAL lets readers run beside the writer; FULL makes every COMMIT fsync the WAL, so an
-  // acknowledged event survives power loss as well as a killed process.
-  // A larger page cache and memory-mapped reads keep index lookups of the dedupe check from
-  // turning into pread calls as the table grows.
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-32768",
-                             "PRAGMA mmap_size=268435456"}) {
-    if (auto r = Exec(db, pragma); !r) {
-      sqlite3_close(db);
-      return Fail(ErrorCode::kUnavailable,
-                  "cannot configure event store " + path + ": " + r.error().message);
-    }
-  }
-  return db;
-}
 
 json TagsToJson(const std::vector<Tag>& tags) {
   json out = json::array();
@@ -554,7 +473,8 @@ Result<std::vector<Event>> SqliteEventStore::List(const EventFilter& filter) {
   if (!filter.type.empty()) sql += " AND type = ?2";
   if (!filter.model.empty()) sql += " AND model_name = ?3";
   if (filter.before_id > 0) sql += " AND id < ?4";
-  sql += " ORDER BY id DESC LIMIT ?5";
+  if (filter.after_id) sql += " AND id > ?6";
+  sql += filter.after_id ? " ORDER BY id ASC LIMIT ?5" : " ORDER BY id DESC LIMIT ?5";
   Statement s(reader->db, sql.c_str());
   if (!s.ok()) return Fail(ErrorCode::kUnavailable, s.error());
   s.Bind(1, filter.endpoint);
@@ -562,6 +482,7 @@ Result<std::vector<Event>> SqliteEventStore::List(const EventFilter& filter) {
   s.Bind(3, filter.model);
   s.Bind(4, filter.before_id);
   s.Bind(5, static_cast<std::int64_t>(filter.limit));
+  s.Bind(6, filter.after_id.value_or(0));
   std::vector<Event> out;
   int rc = 0;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {

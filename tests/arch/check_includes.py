@@ -15,9 +15,10 @@ ALLOWED = {
     "orchestrator/core": set(),
     "orchestrator/config": {"orchestrator/core"},
     "orchestrator/store": {"orchestrator/core"},
-    "orchestrator/scheduler": {"orchestrator/core"},
+    # The scheduler and the API interpret pipelines (pure domain logic, no I/O of its own).
+    "orchestrator/scheduler": {"orchestrator/core", "pipelines"},
     "orchestrator/server": {"orchestrator/core"},
-    "orchestrator/api": {"orchestrator/core", "orchestrator/server"},
+    "orchestrator/api": {"orchestrator/core", "orchestrator/server", "pipelines"},
     "webhooks": {"orchestrator/core", "orchestrator/server"},
     "pipelines": {"orchestrator/core"},
     "runners": {"orchestrator/core"},

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "orchestrator/core/event_store.hpp"
+#include "orchestrator/core/run_service.hpp"
+#include "orchestrator/core/run_store.hpp"
+#include "orchestrator/core/runner.hpp"
+#include "orchestrator/scheduler/catalog.hpp"
+
+namespace stagegate::scheduler {
+
+struct SchedulerOptions {
+  RunStorePtr runs;
+  EventStorePtr events;  // null: no dispatch (stagegate run)
+  std::map<std::string, Runner*> runners;  // by name; "local" at least
+  std::function<std::int64_t()> now_ms;    // Unix milliseconds; a fake clock in tests
+  std::string pipelines_dir;               // what Reload() reads
+  std::map<std::string, std::string> secrets;  // the `secrets` context; values are redacted
+  /// Called on the scheduler's thread after every task state change is stored.
+  std::function<void(const RunRecord& run, const TaskRecord& task)> on_task_change;
+  /// Called on the scheduler's thread when a run has finished and is stored.
+  std::function<void(const RunRecord& run)> on_run_finished;
+  std::int64_t poll_ms = 1000;  // how often the event log is read without a Wake()
+  /// A task that outlives its timeout by this much is cancelled by the scheduler itself,
+  /// should its runner not have stopped it.
+  std::int64_t timeout_grace_ms = 30'000;
+};
+
+/// The dispatcher and scheduler: matches stored events against the pipelines (one run per
+/// event and pipeline revision), fires schedules, admits runs by concurrency group, walks
+/// each run's DAG, submits ready tasks to runners, applies retries, timeouts and cancels,
+/// and stores every change before acting on it. After a restart it continues every
+/// unfinished run: running tasks are re-attached through their runner, and a task whose
+/// process is gone is retried (a lost attempt costs no retry once) or failed.
+///
+/// All state lives on one thread: Step() does one round of work. Start() runs Step() on a
+/// thread of its own; tests call Step() directly with a fake clock and a fake runner.
+class Scheduler final : public RunService {
+ public:
+  explicit Scheduler(SchedulerOptions options);
+  ~Scheduler() override;
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  /// Loads the dispatch cursor and every unfinished run, re-attaching running tasks.
+  Result<void> Recover();
+  /// Replaces the pipelines (runs in flight keep theirs).
+  void SetCatalog(CatalogPtr catalog);
+  CatalogPtr catalog() const;
+
+  /// One round: runner updates, cancels, new events, schedules, admission, DAG progress;
+  /// then stores the changes and submits the tasks that became ready. Returns the Unix
+  /// millisecond time when the next timer is due (retry, schedule, timeout), or 0.
+  std::int64_t Step();
+  /// True when Step() has work waiting (an update, a wake-up, a cancel).
+  bool HasWork() const;
+  /// Runs Step() on a thread until Stop(). Recover() first.
+  void Start();
+  void Stop();
+  /// New events or runs are in the store: step soon. Thread-safe.
+  void Wake();
+
+  /// Number of runs in memory that are queued or running.
+  std::size_t ActiveRuns() const;
+
+  // RunService
+  PipelineListing Pipelines() const override;
+  Result<PipelineListing> Reload() override;
+  Result<std::int64_t> Trigger(const std::string& pipeline,
+                               const std::map<std::string, std::string>& inputs,
+                               std::int64_t event_id) override;
+  Result<void> Cancel(std::int64_t run_id) override;
+  Result<std::int64_t> Rerun(std::int64_t run_id) override;
+
+  struct State;
+
+ private:
+  SchedulerOptions options_;
+  std::unique_ptr<State> state_;
+  std::thread thread_;
+};
+
+}  // namespace stagegate::scheduler
