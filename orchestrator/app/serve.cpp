@@ -126,7 +126,6 @@ int Serve(const ServeOptions& options) {
   auto local_runner = std::make_unique<runners::local::LocalRunner>(runners::local::LocalRunnerOptions{
       .root_dir = std::filesystem::absolute(config->local_runner.work_dir, absolute_error).string(),
       .max_parallel = config->local_runner.max_parallel});
-  const bool dir_chosen = !options.pipelines_dir.empty() || !options.config_path.empty();
   const std::string pipelines_dir =
       options.pipelines_dir.empty() ? config->pipelines.dir : options.pipelines_dir;
   scheduler::SchedulerOptions scheduler_options{
@@ -137,11 +136,12 @@ int Serve(const ServeOptions& options) {
   for (const auto& s : config->secrets) scheduler_options.secrets[s.name] = s.secret.value;
   auto scheduler = std::make_shared<scheduler::Scheduler>(std::move(scheduler_options));
   if (auto loaded = scheduler->Reload(); !loaded) {
-    if (dir_chosen) {
-      std::fprintf(stderr, "stagegate: %s\n", loaded.error().message.c_str());
-      return 1;
-    }
-    spdlog::warn("no_pipelines dir={} reason=\"{}\"", pipelines_dir, loaded.error().message);
+    // Not fatal: the server still takes deliveries, and POST /api/v1/pipelines/reload picks
+    // the pipelines up once the directory exists.
+    std::fprintf(stderr, "stagegate: warning: %s\n", loaded.error().message.c_str());
+    auto empty = std::make_shared<scheduler::Catalog>();
+    empty->dir = pipelines_dir;
+    scheduler->SetCatalog(std::move(empty));
   }
   if (auto recovered = scheduler->Recover(); !recovered) {
     std::fprintf(stderr, "stagegate: cannot resume runs: %s\n", recovered.error().message.c_str());
