@@ -1,7 +1,10 @@
 #include "orchestrator/server/http_server.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <exception>
+#include <optional>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,10 +15,12 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
@@ -62,6 +67,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   Awaitable<void> AcceptLoop();
   Awaitable<void> Serve(tcp::socket socket);
+  // `stream` and `remote` belong to the calling Serve, which awaits this coroutine.
+  Awaitable<void> WriteStream(beast::tcp_stream& stream, HttpResponse response, unsigned version,
+                              bool head, const std::string& remote);
 };
 
 namespace {
@@ -94,6 +102,33 @@ Awaitable<void> LingeringClose(beast::tcp_stream& stream) {
   }
   stream.socket().close(ec);
 }
+
+// Watches a connection while a streamed response is written, so that a client that goes away
+// is noticed even while the stream only sends empty pieces. The client has nothing more to send
+// (the connection closes after a stream), so a read that fails means the connection is over:
+// EOF, a reset, or our own close after a failed or timed-out write. Bytes that do arrive (a
+// pipelined request) are discarded. Lives on the connection's strand.
+struct PeerWatch final {
+  explicit PeerWatch(const beast::tcp_stream::executor_type& executor) : finished(executor) {
+    finished.expires_at(net::steady_timer::time_point::max());
+  }
+  bool done = false;           // the read failed: the connection is gone or closed
+  net::steady_timer finished;  // cancelled when `done` is set, to wake whoever waits for it
+};
+
+// Reads the raw socket, not the tcp_stream, so that none of the stream's timeouts apply.
+// `socket` lives in Serve's frame, which waits for `watch->done` before it leaves.
+Awaitable<void> WatchPeer(tcp::socket& socket, std::shared_ptr<PeerWatch> watch) {
+  std::array<char, 4096> sink{};
+  beast::error_code ec;
+  while (!ec) {
+    co_await socket.async_read_some(net::buffer(sink), net::redirect_error(net::use_awaitable, ec));
+  }
+  watch->done = true;
+  watch->finished.cancel();
+}
+
+bool StatusHasBody(int status) { return status >= 200 && status != 204 && status != 304; }
 
 HttpRequest FromBeast(http::request<http::string_body>&& req, const std::string& remote) {
   HttpRequest out;
@@ -211,8 +246,15 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     }
 
     const bool client_keep_alive = parser.get().keep_alive();
+    const bool head = parser.get().method() == http::verb::head;
     in_flight.fetch_add(1);
     HttpResponse response = co_await handler->Handle(FromBeast(parser.release(), remote));
+    if (response.stream) {
+      // A streamed response is counted in flight until it ends, and always closes the connection.
+      co_await WriteStream(stream, std::move(response), version, head, remote);
+      in_flight.fetch_sub(1);
+      co_return;
+    }
     const bool keep_alive = client_keep_alive && !response.close && !stopping.load();
     const bool written = co_await write(std::move(response), version, keep_alive);
     in_flight.fetch_sub(1);
@@ -222,6 +264,101 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   stream.socket().close(ec);
+}
+
+// Sends a response whose body is a BodyStream, then closes the connection: the header with
+// Transfer-Encoding: chunked, each non-empty piece as one chunk, and the last chunk once Next()
+// returns nullopt or the server is stopping. Only writes have a deadline (the idle timeout
+// each); the wait in Next() has none. When the client goes away, a write fails or Next()
+// throws, the connection is closed without the last chunk, so the client sees a truncated
+// body. HTTP/1.0 has no chunked encoding: there the pieces are sent as they are and the body
+// ends with the connection.
+Awaitable<void> HttpServer::Impl::WriteStream(beast::tcp_stream& stream, HttpResponse response,
+                                              unsigned version, bool head,
+                                              const std::string& remote) {
+  std::shared_ptr<BodyStream> body = std::move(response.stream);
+  const bool chunked = version >= 11;
+  const bool send_body = !head && StatusHasBody(response.status);
+  http::response<http::empty_body> res{static_cast<http::status>(response.status), version};
+  res.set(http::field::server, "stagegate");
+  res.set(http::field::content_type, response.content_type);
+  for (auto& [name, value] : response.headers) {
+    res.set(name, value);
+  }
+  res.keep_alive(false);
+  if (chunked && StatusHasBody(response.status)) {
+    res.chunked(true);  // also for HEAD, whose header describes the GET response
+  }
+
+  beast::error_code ec;
+  http::response_serializer<http::empty_body> serializer{res};
+  stream.expires_after(limits.idle_timeout);
+  co_await http::async_write_header(stream, serializer,
+                                    net::redirect_error(net::use_awaitable, ec));
+
+  auto watch = std::make_shared<PeerWatch>(stream.get_executor());
+  if (!ec && send_body) {
+    net::co_spawn(stream.get_executor(), WatchPeer(stream.socket(), watch),
+                  LogIfFailed("http stream watch"));
+  } else {
+    watch->done = true;  // nothing to watch: no Next() will be awaited
+  }
+
+  std::string_view outcome = ec ? "write_failed" : "no_body";
+  bool finish = false;  // send the last chunk: the body ended or the server is stopping
+  while (!watch->done) {
+    if (stopping.load()) {
+      outcome = "server_stopping";
+      finish = true;
+      break;
+    }
+    std::optional<std::string> piece;
+    try {
+      piece = co_await body->Next();
+    } catch (const std::exception& e) {
+      // A bug in the stream: end this response (truncated) rather than the whole connection task.
+      spdlog::error("http_stream_failed remote={} error=\"{}\"", remote, e.what());
+      outcome = "stream_failed";
+      break;
+    }
+    if (watch->done) {
+      outcome = "client_gone";
+      break;
+    }
+    if (!piece) {
+      outcome = "ended";
+      finish = true;
+      break;
+    }
+    if (piece->empty()) {
+      continue;
+    }
+    stream.expires_after(limits.idle_timeout);  // a client that stops reading is cut off
+    if (chunked) {
+      const auto chunk = http::make_chunk(net::buffer(*piece));
+      co_await net::async_write(stream, chunk, net::redirect_error(net::use_awaitable, ec));
+    } else {
+      co_await net::async_write(stream, net::buffer(*piece),
+                                net::redirect_error(net::use_awaitable, ec));
+    }
+    if (ec) {
+      outcome = ec == beast::error::timeout ? "write_timeout" : "write_failed";
+      break;
+    }
+  }
+  body.reset();  // release what the stream holds (e.g. a log subscription) before the close
+
+  if (finish && chunked) {
+    const auto last = http::make_chunk_last();
+    stream.expires_after(limits.idle_timeout);
+    co_await net::async_write(stream, last, net::redirect_error(net::use_awaitable, ec));
+  }
+  spdlog::debug("http_stream_closed remote={} outcome={}", remote, outcome);
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.socket().close(ec);  // completes the watch's read, if it is still pending
+  if (!watch->done) {
+    co_await watch->finished.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
 }
 
 Awaitable<void> HttpServer::Impl::AcceptLoop() {
