@@ -4,49 +4,31 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <mutex>
-#include <random>
 #include <sstream>
 
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
 #include "orchestrator/app/commands.hpp"
-#include "orchestrator/scheduler/dag.hpp"
-#include "pipelines/condition.hpp"
-#include "pipelines/expression.hpp"
+#include "orchestrator/core/units.hpp"
+#include "orchestrator/scheduler/scheduler.hpp"
+#include "orchestrator/store/sqlite_run_store.hpp"
 #include "pipelines/pipeline_loader.hpp"
-#include "pipelines/trigger.hpp"
 #include "runners/local/local_runner.hpp"
 
 namespace stagegate::app {
 namespace {
 
-using pipelines::Json;
-using scheduler::TaskState;
-using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
 
 std::atomic<bool> g_interrupted{false};
 
 extern "C" void OnInterrupt(int /*signal*/) { g_interrupted.store(true); }
-
-struct Instance {
-  std::string id;  // "test" or "test (3.10)"
-  const TaskSpec* task = nullptr;
-  std::optional<pipelines::Condition> condition;  // the task's if:, parsed once
-  pipelines::MatrixCombination matrix;
-  int attempt = 0;
-  TaskState state = TaskState::kPending;
-  std::string external_id;
-  std::map<std::string, std::string> outputs;
-  int exit_code = -1;
-  std::string detail;
-  std::string log_path;
-  Clock::time_point started{};
-  Clock::time_point finished{};
-  std::optional<Clock::time_point> retry_at;
-};
 
 std::string Now() {
   const auto t = std::time(nullptr);
@@ -55,25 +37,6 @@ std::string Now() {
   char buf[16];
   std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
   return buf;
-}
-
-void Print(const Instance& i, const std::string& extra = "") {
-  std::printf("%s  %-28s %-10s%s%s\n", Now().c_str(), i.id.c_str(),
-              scheduler::TaskStateName(i.state), extra.empty() ? "" : "  ", extra.c_str());
-  std::fflush(stdout);
-}
-
-TaskState FromJob(JobState s) {
-  switch (s) {
-    case JobState::kQueued: return TaskState::kQueued;
-    case JobState::kRunning: return TaskState::kRunning;
-    case JobState::kSucceeded: return TaskState::kSucceeded;
-    case JobState::kTimedOut: return TaskState::kTimedOut;
-    case JobState::kCancelled: return TaskState::kCancelled;
-    case JobState::kFailed:
-    case JobState::kLost: return TaskState::kFailed;
-  }
-  return TaskState::kFailed;
 }
 
 Result<Json> ReadJsonFile(const std::string& path) {
@@ -90,260 +53,63 @@ Result<Json> ReadJsonFile(const std::string& path) {
   return doc;
 }
 
-class LocalRun final {
+// Prints each task's state changes as they are stored, and keeps the finished run.
+class Console final {
  public:
-  LocalRun(const PipelineSpec& spec, Json event, Json inputs, std::string run_id,
-           RunnerPtr runner)
-      : spec_(spec), event_(std::move(event)), inputs_(std::move(inputs)),
-        run_id_(std::move(run_id)), runner_(std::move(runner)) {
-    for (const auto& task : spec_.tasks) {
-      if (task.matrix) {
-        for (auto& combo : pipelines::ExpandMatrix(*task.matrix)) {
-          Instance i;
-          i.id = pipelines::MatrixTaskName(task.id, *task.matrix, combo);
-          i.task = &task;
-          i.matrix = std::move(combo);
-          instances_.push_back(std::move(i));
-        }
-      } else {
-        instances_.push_back(Instance{.id = task.id, .task = &task});
-      }
-    }
-    for (auto& i : instances_) {
-      // The loader validated every if:, so parsing cannot fail here.
-      if (!i.task->if_expression.empty()) {
-        if (auto parsed = pipelines::ParseCondition(i.task->if_expression)) {
-          i.condition = std::move(*parsed);
-        }
-      }
-      scheduler::DagTask d{.id = i.id,
-                           .has_if = i.condition.has_value(),
-                           .if_uses_status_function = i.condition && i.condition->CallsStatusFunction(),
-                           .continue_on_error = i.task->continue_on_error};
-      for (const auto& need : i.task->needs) {
-        for (const auto& other : instances_) {
-          if (other.task->id == need) d.needs.push_back(other.id);
-        }
-      }
-      dag_.push_back(std::move(d));
-    }
+  void OnTask(const RunRecord& /*run*/, const TaskRecord& task) {
+    std::string extra = task.detail;
+    if (task.attempt > 1 && task.state == TaskState::kQueued) extra = "attempt " + std::to_string(task.attempt);
+    std::printf("%s  %-28s %-10s%s%s\n", Now().c_str(), task.id.c_str(), TaskStateName(task.state),
+                extra.empty() ? "" : "  ", extra.c_str());
+    std::fflush(stdout);
   }
 
-  int Execute() {
-    const auto started = Clock::now();
-    for (;;) {
-      const bool cancelled = g_interrupted.load();
-      if (cancelled && !cancel_sent_) {
-        cancel_sent_ = true;
-        std::printf("%s  interrupted: cancelling running tasks\n", Now().c_str());
-        for (auto& i : instances_) {
-          if (i.state == TaskState::kRunning || i.state == TaskState::kQueued) {
-            (void)runner_->Cancel(i.external_id);
-          }
-        }
-      }
-      Drain();
-      RetryDue(cancelled);
-      auto states = States();
-      const auto step = scheduler::NextSteps(
-          dag_, states, cancelled,
-          [&](const scheduler::DagTask& task, const std::vector<TaskState>& needs) {
-            return EvaluateIf(Find(task.id), needs, cancelled);
-          });
-      for (const auto& id : step.skip) Finish(Find(id), TaskState::kSkipped, "");
-      for (const auto& [id, why] : step.fail) Finish(Find(id), TaskState::kFailed, "if: " + why);
-      for (const auto& id : step.start) Start(Find(id));
-      if (!step.skip.empty() || !step.fail.empty() || !step.start.empty()) continue;
-      if (const auto outcome = scheduler::Outcome(dag_, States(), cancelled)) {
-        return Summary(*outcome, Clock::now() - started);
-      }
-      std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return !updates_.empty(); });
+  void OnFinished(const RunRecord& run) {
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = run;
     }
+    done_.notify_all();
+  }
+
+  // Waits for the run to finish; a Ctrl-C cancels it (once) through `cancel`.
+  RunRecord Wait(const std::function<void()>& cancel) {
+    bool cancel_sent = false;
+    std::unique_lock lock(mutex_);
+    while (!finished_) {
+      done_.wait_for(lock, std::chrono::milliseconds(100));
+      if (g_interrupted.load() && !cancel_sent) {
+        cancel_sent = true;
+        lock.unlock();
+        std::printf("%s  interrupted: cancelling running tasks\n", Now().c_str());
+        cancel();
+        lock.lock();
+      }
+    }
+    return *finished_;
   }
 
  private:
-  Instance& Find(const std::string& id) {
-    return *std::find_if(instances_.begin(), instances_.end(),
-                         [&](const Instance& i) { return i.id == id; });
-  }
-
-  std::map<std::string, TaskState> States() const {
-    std::map<std::string, TaskState> states;
-    for (const auto& i : instances_) {
-      // A task waiting for its retry is still running as far as the DAG is concerned.
-      states[i.id] = i.retry_at ? TaskState::kRunning : i.state;
-    }
-    return states;
-  }
-
-  Json Context(const Instance& self) const {
-    Json tasks = Json::object();
-    for (const auto& i : instances_) {
-      Json& entry = tasks[i.task->id];
-      if (!entry.contains("outputs")) entry["outputs"] = Json::object();
-      for (const auto& [k, v] : i.outputs) entry["outputs"][k] = v;
-      const std::string status = scheduler::TaskStateName(i.state);
-      if (!entry.contains("status") || status == "failed") entry["status"] = status;
-    }
-    Json matrix = Json::object();
-    for (const auto& [k, v] : self.matrix) matrix[k] = v;
-    return Json{{"event", event_},
-                {"inputs", inputs_},
-                {"tasks", tasks},
-                {"matrix", matrix},
-                {"env", Json(spec_.env)},
-                {"run", {{"id", run_id_}, {"pipeline", spec_.name}, {"revision", spec_.revision}}}};
-  }
-
-  Result<bool> EvaluateIf(const Instance& i, const std::vector<TaskState>& needs, bool cancelled) {
-    pipelines::ExpressionContext ctx{.data = Context(i), .run_cancelled = cancelled};
-    for (const auto s : needs) ctx.needs_statuses.emplace_back(scheduler::TaskStateName(s));
-    return i.condition->Evaluate(ctx);
-  }
-
-  Result<std::map<std::string, std::string>> Environment(const Instance& i) {
-    pipelines::ExpressionContext ctx{.data = Context(i)};
-    std::map<std::string, std::string> env;
-    for (const auto* source : {&spec_.env, &i.task->env}) {
-      for (const auto& [key, text] : *source) {
-        auto t = pipelines::ParseTemplate(text);
-        if (!t) return tl::unexpected(t.error());
-        auto rendered = pipelines::Render(*t, ctx);
-        if (!rendered) {
-          return Fail(ErrorCode::kInvalidArgument, "env." + key + ": " + rendered.error().message);
-        }
-        env[key] = *rendered;
-      }
-    }
-    return env;
-  }
-
-  void Start(Instance& i) {
-    ++i.attempt;
-    i.retry_at.reset();
-    if (i.attempt == 1) i.started = Clock::now();
-    if (!i.task->uses.empty()) {
-      Finish(i, TaskState::kFailed,
-             "built-in action '" + i.task->uses + "' is not available in this version yet");
-      return;
-    }
-    auto env = Environment(i);
-    if (!env) {
-      Finish(i, TaskState::kFailed, env.error().message);
-      return;
-    }
-    JobSpec job{.run_id = run_id_,
-                .task_id = i.id,
-                .attempt = i.attempt,
-                .command = {"/bin/sh", "-c", i.task->run},
-                .env = std::move(*env),
-                .timeout = i.task->timeout.count() > 0 ? i.task->timeout : spec_.defaults.timeout,
-                .resources = i.task->resources,
-                .event_json = event_.dump()};
-    for (const auto& [k, v] : i.matrix) job.env["MATRIX_" + k] = v;
-    const std::string id = i.id;
-    auto submitted = runner_->Submit(std::move(job), [this, id](const JobUpdate& update) {
-      {
-        std::lock_guard lock(mutex_);
-        updates_.emplace_back(id, update);
-      }
-      wake_.notify_one();
-    });
-    if (!submitted) {
-      Finish(i, TaskState::kFailed, submitted.error().message);
-      return;
-    }
-    i.external_id = *submitted;
-    i.state = TaskState::kQueued;
-    Print(i, i.attempt > 1 ? "attempt " + std::to_string(i.attempt) : "");
-  }
-
-  void Drain() {
-    std::deque<std::pair<std::string, JobUpdate>> updates;
-    {
-      std::lock_guard lock(mutex_);
-      updates.swap(updates_);
-    }
-    for (auto& [id, update] : updates) {
-      Instance& i = Find(id);
-      const TaskState state = FromJob(update.state);
-      if (!scheduler::IsTerminal(state)) {
-        if (state != i.state) {
-          i.state = state;
-          Print(i);
-        }
-        continue;
-      }
-      i.exit_code = update.exit_code;
-      i.log_path = update.log_path;
-      for (auto& [k, v] : update.outputs) i.outputs[k] = v;
-      const int retries = i.task->retries >= 0 ? i.task->retries : spec_.defaults.retries;
-      const bool retryable = state == TaskState::kFailed || state == TaskState::kTimedOut;
-      if (retryable && i.attempt <= retries && !g_interrupted.load()) {
-        const auto base = i.task->retry_backoff.count() > 0 ? i.task->retry_backoff
-                                                            : spec_.defaults.retry_backoff;
-        const auto delay = base * (1LL << std::min(i.attempt - 1, 10));
-        i.retry_at = Clock::now() + delay;
-        i.state = state;
-        Print(i, update.detail + (update.detail.empty() ? "" : "; ") + "retrying in " +
-                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) +
-                     " ms");
-        continue;
-      }
-      Finish(i, state, update.detail);
-    }
-  }
-
-  void RetryDue(bool cancelled) {
-    for (auto& i : instances_) {
-      if (!i.retry_at) continue;
-      if (cancelled) {
-        i.retry_at.reset();
-        Finish(i, TaskState::kCancelled, "run cancelled before the retry");
-      } else if (Clock::now() >= *i.retry_at) {
-        Start(i);
-      }
-    }
-  }
-
-  void Finish(Instance& i, TaskState state, const std::string& detail) {
-    i.state = state;
-    i.detail = detail;
-    i.finished = Clock::now();
-    Print(i, detail);
-  }
-
-  int Summary(scheduler::RunOutcome outcome, Clock::duration took) {
-    std::printf("\n%-28s %-10s %8s %9s %5s  %s\n", "TASK", "STATE", "ATTEMPTS", "DURATION", "EXIT",
-                "LOG");
-    for (const auto& i : instances_) {
-      const double seconds =
-          i.attempt == 0 ? 0.0 : std::chrono::duration<double>(i.finished - i.started).count();
-      std::printf("%-28s %-10s %8d %8.1fs %5s  %s\n", i.id.c_str(), scheduler::TaskStateName(i.state),
-                  i.attempt, seconds, i.exit_code < 0 ? "-" : std::to_string(i.exit_code).c_str(),
-                  i.log_path.c_str());
-    }
-    const char* verdict = outcome == scheduler::RunOutcome::kSucceeded ? "succeeded"
-                          : outcome == scheduler::RunOutcome::kFailed  ? "failed"
-                                                                       : "cancelled";
-    std::printf("\nrun %s of %s %s in %.1fs\n", run_id_.c_str(), spec_.name.c_str(), verdict,
-                std::chrono::duration<double>(took).count());
-    return outcome == scheduler::RunOutcome::kSucceeded ? 0 : 1;
-  }
-
-  const PipelineSpec& spec_;
-  Json event_;
-  Json inputs_;
-  std::string run_id_;
-  RunnerPtr runner_;
-  std::vector<Instance> instances_;
-  std::vector<scheduler::DagTask> dag_;
-  bool cancel_sent_ = false;
   std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::pair<std::string, JobUpdate>> updates_;
+  std::condition_variable done_;
+  std::optional<RunRecord> finished_;
 };
+
+int Summary(const RunRecord& run) {
+  std::printf("\n%-28s %-10s %8s %9s %5s  %s\n", "TASK", "STATE", "ATTEMPTS", "DURATION", "EXIT",
+              "LOG");
+  for (const auto& t : run.tasks) {
+    const double seconds =
+        t.started_ms == 0 || t.finished_ms == 0 ? 0.0 : static_cast<double>(t.finished_ms - t.started_ms) / 1000.0;
+    std::printf("%-28s %-10s %8d %8.1fs %5s  %s\n", t.id.c_str(), TaskStateName(t.state), t.attempt,
+                seconds, t.exit_code < 0 ? "-" : std::to_string(t.exit_code).c_str(),
+                t.log_path.c_str());
+  }
+  const double took = static_cast<double>(run.finished_ms - run.started_ms) / 1000.0;
+  std::printf("\nrun %lld of %s %s in %.1fs%s%s\n", static_cast<long long>(run.id), run.pipeline.c_str(),
+              RunStatusName(run.status), took, run.detail.empty() ? "" : ": ", run.detail.c_str());
+  return run.status == RunStatus::kSucceeded ? 0 : 1;
+}
 
 }  // namespace
 
@@ -389,21 +155,65 @@ int RunPipeline(const RunOptions& options) {
     }
   }
 
-  std::random_device device;
-  char run_id[32];
-  std::snprintf(run_id, sizeof run_id, "local-%lld-%04x", static_cast<long long>(std::time(nullptr)),
-                device() & 0xFFFFU);
+  // The same scheduler as the server's, over a run store in the work directory, so a run
+  // here behaves exactly as one started by an event.
+  const std::string work_dir = std::filesystem::absolute(options.work_dir).string();
+  std::error_code ec;
+  std::filesystem::create_directories(work_dir, ec);
+  auto store = store::SqliteRunStore::Open(work_dir + "/runs.db");
+  if (!store) {
+    std::fprintf(stderr, "stagegate run: %s\n", store.error().message.c_str());
+    return 2;
+  }
   auto runner = std::make_unique<runners::local::LocalRunner>(runners::local::LocalRunnerOptions{
-      // Absolute, because each job runs in its own work directory.
-      .root_dir = std::filesystem::absolute(options.work_dir).string(),
-      .max_parallel = options.max_parallel});
-  std::printf("run %s of %s (revision %.12s), %zu task%s\n", run_id, loaded.spec->name.c_str(),
-              loaded.spec->revision.c_str(), loaded.spec->tasks.size(),
-              loaded.spec->tasks.size() == 1 ? "" : "s");
+      .root_dir = work_dir, .max_parallel = options.max_parallel});
+  std::stringstream text;
+  text << std::ifstream(options.pipeline_file, std::ios::binary).rdbuf();
+  const PipelineSpec& spec = *loaded.spec;
+  RunRecord record;
+  record.pipeline = spec.name;
+  record.revision = spec.revision;
+  record.file = options.pipeline_file;
+  record.spec_text = text.str();
+  record.trigger = RunTrigger{.kind = "manual",
+                              .key = "cli:" + std::to_string(UnixMillisNow()) + "-" +
+                                     std::to_string(::getpid()),
+                              .event_id = event.value("id", std::int64_t{0})};
+  record.event_json = event.dump();
+  record.inputs_json = inputs.dump();
+  if (event.contains("model") && event["model"].is_object()) {
+    record.model = event["model"].value("name", "");
+  }
+  record.created_ms = UnixMillisNow();
+  auto created = (*store)->CreateRun(record);
+  if (!created) {
+    std::fprintf(stderr, "stagegate run: %s\n", created.error().message.c_str());
+    return 2;
+  }
+
+  Console console;
+  scheduler::Scheduler scheduler(scheduler::SchedulerOptions{
+      .runs = *store,
+      .runners = {{"local", runner.get()}},
+      .on_task_change = [&console](const RunRecord& r, const TaskRecord& t) { console.OnTask(r, t); },
+      .on_run_finished = [&console](const RunRecord& r) { console.OnFinished(r); }});
+  std::printf("run %lld of %s (revision %.12s), %zu task%s\n", static_cast<long long>(created->id),
+              spec.name.c_str(), spec.revision.c_str(), spec.tasks.size(),
+              spec.tasks.size() == 1 ? "" : "s");
+  std::fflush(stdout);
+  spdlog::set_level(spdlog::level::warn);  // the task lines below say what happens
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  LocalRun run(*loaded.spec, std::move(event), std::move(inputs), run_id, std::move(runner));
-  return run.Execute();
+  if (auto recovered = scheduler.Recover(); !recovered) {
+    std::fprintf(stderr, "stagegate run: %s\n", recovered.error().message.c_str());
+    return 2;
+  }
+  scheduler.Start();
+  scheduler.Wake();
+  const std::int64_t run_id = created->id;
+  const RunRecord finished = console.Wait([&] { (void)scheduler.Cancel(run_id); });
+  scheduler.Stop();
+  return Summary(finished);
 }
 
 }  // namespace stagegate::app

@@ -273,7 +273,8 @@ class Stepper {
       };
       if (task.matrix) {
         for (auto& combo : pipelines::ExpandMatrix(*task.matrix)) {
-          add(pipelines::MatrixTaskName(task.id, *task.matrix, combo), std::move(combo));
+          std::string name = pipelines::MatrixTaskName(task.id, *task.matrix, combo);
+          add(std::move(name), std::move(combo));
         }
       } else {
         add(task.id, {});

@@ -15,6 +15,8 @@ int HexValue(char c) {
   return -1;
 }
 
+}  // namespace
+
 std::string PercentDecode(std::string_view in) {
   std::string out;
   out.reserve(in.size());
@@ -30,8 +32,6 @@ std::string PercentDecode(std::string_view in) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string_view HttpRequest::Header(std::string_view name) const {
   return FindHeader(headers, name);

@@ -60,6 +60,9 @@ struct HttpResponse {
   std::shared_ptr<BodyStream> stream;
 };
 
+/// Decodes %XX escapes and + (as a space), leaving malformed escapes as they are.
+std::string PercentDecode(std::string_view in);
+
 /// JSON error body {"error": {"status": ..., "message": ...}} with the given status.
 HttpResponse JsonError(int status, std::string_view message);
 /// The one place that maps ErrorCode to an HTTP status.
