@@ -1,6 +1,7 @@
 #include "orchestrator/store/sqlite_run_store.hpp"
 
 #include <filesystem>
+#include <memory>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -170,12 +171,17 @@ struct SqliteRunStore::Impl {
   sqlite3* reader = nullptr;
 
   ~Impl() {
+    upsert_task.reset();
     sqlite3_close(reader);
     sqlite3_close(writer);
   }
 
+  // Prepared once: a run of 10,000 tasks stores tens of thousands of task rows.
+  std::unique_ptr<Statement> upsert_task;
+
   Result<void> UpsertTask(std::int64_t run_id, const TaskRecord& t) {
-    Statement s(writer,
+    if (!upsert_task) {
+      upsert_task = std::make_unique<Statement>(writer,
                 "INSERT INTO tasks (run_id, task_id, task, state, attempt, runner, external_id, "
                 "exit_code, detail, outputs, log_path, artifacts_dir, started_ms, finished_ms, "
                 "retry_at_ms, deadline_ms, lost, reused) "
@@ -188,7 +194,10 @@ struct SqliteRunStore::Impl {
                 "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, "
                 "retry_at_ms = excluded.retry_at_ms, deadline_ms = excluded.deadline_ms, "
                 "lost = excluded.lost, reused = excluded.reused");
+    }
+    Statement& s = *upsert_task;
     if (!s.ok()) return Fail(ErrorCode::kUnavailable, s.error());
+    s.Reset();
     const std::string outputs = OutputsJson(t.outputs);
     s.Bind(1, run_id);
     s.Bind(2, t.id);
@@ -208,7 +217,9 @@ struct SqliteRunStore::Impl {
     s.Bind(16, t.deadline_ms);
     s.Bind(17, std::int64_t{t.lost});
     s.Bind(18, std::int64_t{t.reused ? 1 : 0});
-    if (sqlite3_step(s.get()) != SQLITE_DONE) return Failed(writer);
+    const int rc = sqlite3_step(s.get());
+    s.Reset();  // releases the bound strings, which are about to go away
+    if (rc != SQLITE_DONE) return Failed(writer);
     return {};
   }
 
