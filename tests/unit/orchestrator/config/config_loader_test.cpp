@@ -175,13 +175,52 @@ constexpr const char* kEndpoints = "endpoints:\n  gh:\n    scheme: github\n    s
 TEST_F(ConfigLoaderTest, UnknownTopLevelKeySuggestsTheClosest) {
   EXPECT_EQ(LoadError(std::string("lisen: 127.0.0.1:8080\n") + kEndpoints),
             "cfg.yaml:1:1: unknown key 'lisen' in the config; did you mean 'listen'? (known keys: "
-            "listen, io_threads, store, limits, endpoints)");
+            "listen, io_threads, store, limits, endpoints, pipelines, runners, secrets)");
 }
 
 TEST_F(ConfigLoaderTest, UnknownKeyWithoutACloseMatchHasNoHint) {
   EXPECT_EQ(LoadError(std::string(kEndpoints) + "zzzzzzzz: 1\n"),
             "cfg.yaml:5:1: unknown key 'zzzzzzzz' in the config (known keys: listen, io_threads, "
-            "store, limits, endpoints)");
+            "store, limits, endpoints, pipelines, runners, secrets)");
+}
+
+TEST_F(ConfigLoaderTest, PipelinesRunnersAndSecretsAreLoaded) {
+  const auto r = LoadConfigText(std::string(kEndpoints) +
+                                    "pipelines: {dir: ./gates}\n"
+                                    "runners:\n  local: {max_parallel: 8, work_dir: /srv/sg/work}\n"
+                                    "secrets:\n  HF_TOKEN: env:SG_UNIT_ML_SECRET\n",
+                                "cfg.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->pipelines.dir, "./gates");
+  EXPECT_EQ(r->local_runner.max_parallel, 8U);
+  EXPECT_EQ(r->local_runner.work_dir, "/srv/sg/work");
+  ASSERT_EQ(r->secrets.size(), 1U);
+  EXPECT_EQ(r->secrets[0].name, "HF_TOKEN");
+  EXPECT_EQ(r->secrets[0].secret.reference, "env:SG_UNIT_ML_SECRET");
+  EXPECT_EQ(r->secrets[0].secret.value, "ml-secret-value");
+
+  const auto defaults = LoadConfigText(kEndpoints, "cfg.yaml");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->pipelines.dir, "pipelines");
+  EXPECT_EQ(defaults->local_runner.max_parallel, 4U);
+  EXPECT_TRUE(defaults->secrets.empty());
+}
+
+TEST_F(ConfigLoaderTest, BadPipelinesRunnersAndSecretsAreExplained) {
+  EXPECT_EQ(LoadError(std::string(kEndpoints) + "pipelines: {dirs: x}\n"),
+            "cfg.yaml:5:13: unknown key 'dirs' in pipelines; did you mean 'dir'? (known keys: dir)");
+  EXPECT_EQ(LoadError(std::string(kEndpoints) + "runners:\n  local: {max_parallel: 0}\n"),
+            "cfg.yaml:6:25: max_parallel must be 1 to 1024");
+  EXPECT_EQ(LoadError(std::string(kEndpoints) + "runners:\n  slurm: {}\n"),
+            "cfg.yaml:6:3: unknown key 'slurm' in runners (known keys: local)");
+  EXPECT_EQ(LoadError(std::string(kEndpoints) + "secrets:\n  bad-name: env:SG_UNIT_ML_SECRET\n"),
+            "cfg.yaml:6:3: secret name 'bad-name' must be letters, digits and _ (it is read as "
+            "${{ secrets.NAME }})");
+  const std::string unset = LoadError(std::string(kEndpoints) + "secrets:\n  TOKEN: env:SG_UNIT_UNSET_VAR\n");
+  EXPECT_EQ(unset.rfind("cfg.yaml:6:10: secret reference env:SG_UNIT_UNSET_VAR", 0), 0U) << unset;
+  const std::string inline_value = LoadError(std::string(kEndpoints) + "secrets:\n  TOKEN: hunter2\n");
+  EXPECT_NE(inline_value.find("cfg.yaml:6:10:"), std::string::npos) << inline_value;
+  EXPECT_EQ(inline_value.find("hunter2"), std::string::npos) << inline_value;
 }
 
 TEST_F(ConfigLoaderTest, UnknownEndpointKeySuggestsTheClosest) {
