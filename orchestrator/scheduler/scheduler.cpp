@@ -425,10 +425,15 @@ class Stepper {
       for (auto& sibling : run.instances) {
         if (&sibling == &inst || sibling.task != inst.task || IsTerminal(sibling.rec.state)) continue;
         const std::string why = "cancelled: fail_fast after " + inst.rec.id + " failed";
-        if (sibling.rec.attempt == 0 || sibling.rec.retry_at_ms > 0) {
+        // Without an external id it is only queued for SubmitAll in this very step, which then
+        // skips it.
+        const bool started = sibling.rec.attempt > 0 && sibling.rec.retry_at_ms == 0 &&
+                             !sibling.rec.external_id.empty();
+        if (!started) {
           Finish(run, sibling, TaskState::kCancelled, why);
-        } else if (Runner* r = RunnerFor(sibling); r != nullptr && !sibling.rec.external_id.empty()) {
+        } else if (Runner* r = RunnerFor(sibling); r != nullptr) {
           sibling.rec.detail = why;
+          sibling.dirty = true;
           (void)r->Cancel(sibling.rec.external_id);
         }
       }
@@ -469,6 +474,9 @@ class Stepper {
     if (detail.empty() && update.exit_code >= 0 && state != TaskState::kSucceeded) {
       detail = "exit code " + std::to_string(update.exit_code);
     }
+    // A live attempt has a detail only when the scheduler cancelled it (fail_fast): keep that
+    // reason rather than the runner's bare "cancelled".
+    if (state == TaskState::kCancelled && !inst->rec.detail.empty()) detail = inst->rec.detail;
     if (retryable && inst->rec.attempt <= budget && !run.rec.cancel_requested) {
       const auto base = inst->task->retry_backoff.count() > 0 ? inst->task->retry_backoff
                                                               : spec.defaults.retry_backoff;
@@ -714,9 +722,12 @@ class Stepper {
   void StartTask(LiveRun& run, Instance& inst) {
     // A matrix's max_parallel holds back instances while enough siblings are active.
     if (inst.task->matrix && inst.task->matrix->max_parallel > 0) {
+      // An instance waiting for its retry keeps its slot; it must not count against itself.
       int active = 0;
       for (const auto& s : run.instances) {
-        if (s.task == inst.task && s.rec.attempt > 0 && !IsTerminal(s.rec.state)) ++active;
+        if (&s != &inst && s.task == inst.task && s.rec.attempt > 0 && !IsTerminal(s.rec.state)) {
+          ++active;
+        }
       }
       if (active >= inst.task->matrix->max_parallel) return;
     }
@@ -869,10 +880,15 @@ class Stepper {
       if (run_it == state_.runs.end()) continue;
       Instance* inst = run_it->second.Find(s.task_id);
       const int attempt = s.job.attempt;
-      auto id = s.runner->Submit(std::move(s.job), Callback(s.run_id, s.task_id, attempt));
+      // An earlier submit of this batch may have failed and ended this task (fail_fast).
       if (inst == nullptr || inst->rec.attempt != attempt || IsTerminal(inst->rec.state)) continue;
+      auto id = s.runner->Submit(std::move(s.job), Callback(s.run_id, s.task_id, attempt));
       if (!id) {
-        Finish(run_it->second, *inst, TaskState::kFailed, "cannot start: " + id.error().message);
+        // A job that cannot start has failed like any other: retries and fail_fast apply.
+        JobUpdate failed;
+        failed.state = JobState::kFailed;
+        failed.detail = "cannot start: " + id.error().message;
+        ApplyUpdate(Update{s.run_id, s.task_id, attempt, std::move(failed)});
         failed_any = true;
         continue;
       }
@@ -916,6 +932,13 @@ class Stepper {
     }
     Admit();
     for (auto& [id, run] : state_.runs) Advance(run);
+    // A run that finished just now frees its concurrency group: admit the runs waiting for it
+    // in this step rather than a poll interval later.
+    if (std::any_of(state_.runs.begin(), state_.runs.end(),
+                    [](const auto& entry) { return entry.second.finished_now; })) {
+      Admit();
+      for (auto& [id, run] : state_.runs) Advance(run);
+    }
     if (auto saved = Save(); !saved) {
       spdlog::error("run_store_write_failed error=\"{}\"", saved.error().message);
       // Nothing was submitted; the same work is retried on the next step.
@@ -957,7 +980,12 @@ Result<void> Scheduler::Recover() {
   for (auto& r : *runs) {
     const std::int64_t id = r.id;
     stepper.Load(std::move(r));
-    stepper.Reattach(state_->runs.at(id));
+    LiveRun& run = state_->runs.at(id);
+    stepper.Reattach(run);
+    // A cancel stored just before the restart may never have reached the runners.
+    if (run.rec.cancel_requested && run.rec.status == RunStatus::kRunning) {
+      stepper.CancelRun(run, "cancelled through the API");
+    }
     ++resumed;
   }
   state_->need_load = false;
