@@ -1,6 +1,7 @@
 #include "orchestrator/api/runs_api.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -56,6 +57,23 @@ json ArtifactsJson(const std::string& dir) {
   return files;
 }
 
+// Percent-encodes everything but unreserved characters, for a task id in a URL path.
+std::string EncodeSegment(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4U];
+      out += kHex[u & 15U];
+    }
+  }
+  return out;
+}
+
 json TaskJson(std::int64_t run_id, const TaskRecord& t, bool with_artifacts) {
   json out = {{"id", t.id},
               {"task", t.task},
@@ -75,7 +93,7 @@ json TaskJson(std::int64_t run_id, const TaskRecord& t, bool with_artifacts) {
               {"reused", t.reused},
               {"logs", t.log_path.empty() ? json(nullptr)
                                           : json(std::string(kRunsPath) + "/" + std::to_string(run_id) +
-                                                 "/tasks/" + t.id + "/logs")}};
+                                                 "/tasks/" + EncodeSegment(t.id) + "/logs")}};
   if (with_artifacts) {
     out["artifacts"] = {{"dir", t.artifacts_dir.empty() ? json(nullptr) : json(t.artifacts_dir)},
                         {"files", ArtifactsJson(t.artifacts_dir)}};
@@ -211,7 +229,14 @@ std::vector<std::string> Segments(std::string_view path) {
   while (start <= path.size()) {
     const auto slash = path.find('/', start);
     const auto end = slash == std::string_view::npos ? path.size() : slash;
-    if (end > start) out.push_back(server::PercentDecode(path.substr(start, end - start)));
+    if (end > start) {
+      // In a path, + is a plus sign (only query strings use it for a space).
+      std::string segment(path.substr(start, end - start));
+      for (std::size_t at = 0; (at = segment.find('+', at)) != std::string::npos; at += 3) {
+        segment.replace(at, 1, "%2B");
+      }
+      out.push_back(server::PercentDecode(segment));
+    }
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }

@@ -425,3 +425,28 @@ def test_bad_run_requests_get_clear_errors(stagegate):
         body = "[1]" if method == "POST" else None
         r = server.request(method, path, body=body)
         assert r.status == status and message in r.json()["error"]["message"], (method, path, r)
+
+
+MATRIX = """\
+    name: matrix
+    on: {manual: {}}
+    tasks:
+      test:
+        matrix:
+          python: ["3.10", "3.11+"]
+        run: echo "python $MATRIX_python"
+    """
+
+
+def test_matrix_instances_have_their_own_tasks_and_log_links(stagegate):
+    server = serve(stagegate, {"matrix.yaml": MATRIX})
+    run_id = server.request("POST", "/api/v1/pipelines/matrix/runs", body="{}").json()["id"]
+    run = wait_finished(server, run_id)
+    assert run["status"] == "succeeded"
+    t = tasks_by_id(run)
+    assert set(t) == {"test (3.10)", "test (3.11+)"}
+    for name, version in [("test (3.10)", "3.10"), ("test (3.11+)", "3.11+")]:
+        link = t[name]["logs"]
+        assert " " not in link and "+" not in link, link
+        r = server.get(link)
+        assert r.status == 200 and f"python {version}" in r.text, (link, r)
