@@ -20,6 +20,7 @@ struct CreatedRun {
 struct RunChange {
   std::int64_t run_id = 0;
   RunStatus status = RunStatus::kQueued;
+  bool cancel_requested = false;  // only ever set, never cleared
   std::string detail;
   std::int64_t started_ms = 0;
   std::int64_t finished_ms = 0;

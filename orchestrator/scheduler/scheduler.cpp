@@ -59,6 +59,7 @@ struct SpecPlan {
 
 struct Instance {
   TaskRecord rec;
+  std::size_t idx = 0;  // position in LiveRun::instances
   const TaskSpec* task = nullptr;
   pipelines::MatrixCombination matrix;
   bool dirty = false;
@@ -72,7 +73,16 @@ struct LiveRun {
   Json inputs = Json::object();
   std::vector<Instance> instances;
   std::unordered_map<std::string, std::size_t> index;
-  std::vector<DagTask> dag;
+  std::vector<DagTask> dag;  // by instance index
+  // Incremental DAG bookkeeping, so that a step costs what changed rather than the run's size.
+  std::unordered_map<std::string, std::vector<std::size_t>> by_task;  // task id -> instances
+  std::vector<std::vector<std::size_t>> dependents;  // instance -> instances that need it
+  std::vector<int> open_needs;       // instance -> needs not finished yet
+  std::vector<std::size_t> ready;    // pending instances whose needs all finished
+  std::set<std::size_t> active;      // started and not finished (running or awaiting a retry)
+  std::size_t unfinished = 0;
+  std::vector<std::size_t> dirty_tasks;    // to store
+  std::vector<std::size_t> changed_tasks;  // to tell the observers
   bool dirty = false;
   bool finished_now = false;
 
@@ -153,6 +163,18 @@ Result<std::shared_ptr<const SpecPlan>> MakePlan(const std::string& text, const 
 }
 
 std::string Iso(std::int64_t ms) { return FormatIsoMillis(ms); }
+
+// A declared input's value as its type: numbers and booleans as JSON numbers and booleans,
+// so that a default and a value given through the API read the same in expressions.
+Json TypedInput(const ManualInput& input, const std::string& value) {
+  if (input.type == "number") {
+    Json parsed = Json::parse(value, nullptr, false);
+    if (!parsed.is_discarded() && parsed.is_number()) return parsed;
+  } else if (input.type == "boolean" && (value == "true" || value == "false")) {
+    return value == "true";
+  }
+  return value;
+}
 
 std::string SecondsText(std::int64_t ms) {
   return FormatDuration(std::chrono::milliseconds(ms));
@@ -263,6 +285,8 @@ class Stepper {
     for (const auto& task : spec.tasks) {
       auto add = [&](std::string instance_id, pipelines::MatrixCombination combo) {
         Instance inst;
+        inst.idx = run.instances.size();
+        run.by_task[task.id].push_back(inst.idx);
         inst.rec.id = std::move(instance_id);
         inst.rec.task = task.id;
         inst.rec.runner = task.runner.empty() ? spec.defaults.runner : task.runner;
@@ -290,14 +314,29 @@ class Stepper {
                 .if_uses_status_function = plan.condition && plan.condition->CallsStatusFunction(),
                 .continue_on_error = inst.task->continue_on_error};
       for (const auto& need : inst.task->needs) {
-        for (const auto& other : run.instances) {
-          if (other.task->id == need) d.needs.push_back(other.rec.id);
-        }
+        for (const std::size_t other : run.by_task[need]) d.needs.push_back(run.instances[other].rec.id);
       }
       run.dag.push_back(std::move(d));
     }
+    run.dependents.assign(run.instances.size(), {});
+    run.open_needs.assign(run.instances.size(), 0);
+    for (const auto& inst : run.instances) {
+      for (const auto& need : inst.task->needs) {
+        for (const std::size_t other : run.by_task[need]) {
+          run.dependents[other].push_back(inst.idx);
+          if (!IsTerminal(run.instances[other].rec.state)) ++run.open_needs[inst.idx];
+        }
+      }
+    }
+    for (const auto& inst : run.instances) {
+      if (!IsTerminal(inst.rec.state)) ++run.unfinished;
+      if (inst.rec.attempt > 0 && !IsTerminal(inst.rec.state)) run.active.insert(inst.idx);
+      if (IsPending(inst) && run.open_needs[inst.idx] == 0) run.ready.push_back(inst.idx);
+    }
     if (run.rec.status == RunStatus::kRunning) {
-      for (auto& inst : run.instances) inst.dirty = inst.dirty || inst.rec.attempt == 0;
+      for (auto& inst : run.instances) {
+        if (inst.rec.attempt == 0) MarkDirty(run, inst);
+      }
     }
     state_.runs.emplace(id, std::move(run));
   }
@@ -343,16 +382,25 @@ class Stepper {
     return it == options_.runners.end() ? nullptr : it->second;
   }
 
+  static void AddTaskContext(Json& tasks, const Instance& i) {
+    Json& entry = tasks[i.task->id];
+    if (!entry.contains("outputs")) entry["outputs"] = Json::object();
+    for (const auto& [k, v] : i.rec.outputs) entry["outputs"][k] = v;
+    const std::string status = TaskStateName(i.rec.state);
+    if (!entry.contains("status") || status == "failed") entry["status"] = status;
+  }
+
   Json TasksContext(const LiveRun& run, const TaskPlan& plan) const {
     Json tasks = Json::object();
-    for (const auto& i : run.instances) {
-      if (!plan.reads_all_tasks && plan.reads.count(i.task->id) == 0) continue;
-      Json& entry = tasks[i.task->id];
-      if (!entry.contains("outputs")) entry["outputs"] = Json::object();
-      for (const auto& [k, v] : i.rec.outputs) entry["outputs"][k] = v;
-      const std::string status = TaskStateName(i.rec.state);
-      if (!entry.contains("status") || status == "failed") entry["status"] = status;
+    if (!plan.reads_all_tasks) {
+      for (const auto& id : plan.reads) {
+        const auto it = run.by_task.find(id);
+        if (it == run.by_task.end()) continue;
+        for (const std::size_t idx : it->second) AddTaskContext(tasks, run.instances[idx]);
+      }
+      return tasks;
     }
+    for (const auto& i : run.instances) AddTaskContext(tasks, i);
     return tasks;
   }
 
@@ -407,23 +455,50 @@ class Stepper {
     return job;
   }
 
-  void MarkChanged(LiveRun& run, Instance& inst) {
+  static bool IsPending(const Instance& inst) {
+    return inst.rec.attempt == 0 && inst.rec.state == TaskState::kPending;
+  }
+
+  static void MarkDirty(LiveRun& run, Instance& inst) {
+    if (!inst.dirty) run.dirty_tasks.push_back(inst.idx);
     inst.dirty = true;
-    inst.changed = true;
     run.dirty = true;
   }
 
+  static void MarkChanged(LiveRun& run, Instance& inst) {
+    MarkDirty(run, inst);
+    if (!inst.changed) run.changed_tasks.push_back(inst.idx);
+    inst.changed = true;
+  }
+
   void Finish(LiveRun& run, Instance& inst, TaskState state, std::string detail) {
+    const bool was_finished = IsTerminal(inst.rec.state);
     inst.rec.state = state;
     inst.rec.detail = std::move(detail);
     inst.rec.finished_ms = now_;
     inst.rec.retry_at_ms = 0;
     inst.rec.deadline_ms = 0;
     MarkChanged(run, inst);
+    if (!was_finished) {
+      --run.unfinished;
+      run.active.erase(inst.idx);
+      for (const std::size_t d : run.dependents[inst.idx]) {
+        if (--run.open_needs[d] == 0) run.ready.push_back(d);
+      }
+      // A freed matrix slot lets instances held back by max_parallel try again.
+      if (inst.task->matrix && inst.task->matrix->max_parallel > 0) {
+        for (const std::size_t sibling : run.by_task[inst.task->id]) {
+          if (IsPending(run.instances[sibling]) && run.open_needs[sibling] == 0) {
+            run.ready.push_back(sibling);
+          }
+        }
+      }
+    }
     const bool failed = state == TaskState::kFailed || state == TaskState::kTimedOut;
     if (failed && inst.task->matrix && inst.task->matrix->fail_fast && !inst.task->continue_on_error) {
-      for (auto& sibling : run.instances) {
-        if (&sibling == &inst || sibling.task != inst.task || IsTerminal(sibling.rec.state)) continue;
+      for (const std::size_t sibling_idx : run.by_task[inst.task->id]) {
+        Instance& sibling = run.instances[sibling_idx];
+        if (&sibling == &inst || IsTerminal(sibling.rec.state)) continue;
         const std::string why = "cancelled: fail_fast after " + inst.rec.id + " failed";
         // Without an external id it is only queued for SubmitAll in this very step, which then
         // skips it.
@@ -433,7 +508,7 @@ class Stepper {
           Finish(run, sibling, TaskState::kCancelled, why);
         } else if (Runner* r = RunnerFor(sibling); r != nullptr) {
           sibling.rec.detail = why;
-          sibling.dirty = true;
+          MarkDirty(run, sibling);
           (void)r->Cancel(sibling.rec.external_id);
         }
       }
@@ -553,7 +628,7 @@ class Stepper {
   static Json DefaultInputs(const PipelineSpec& spec) {
     Json inputs = Json::object();
     for (const auto& input : spec.on.inputs) {
-      if (input.default_value) inputs[input.name] = *input.default_value;
+      if (input.default_value) inputs[input.name] = TypedInput(input, *input.default_value);
     }
     return inputs;
   }
@@ -707,7 +782,7 @@ class Stepper {
       run.rec.status = RunStatus::kRunning;
       run.rec.started_ms = now_;
       run.dirty = true;
-      for (auto& inst : run.instances) inst.dirty = true;
+      for (auto& inst : run.instances) MarkDirty(run, inst);
     }
   }
 
@@ -724,17 +799,18 @@ class Stepper {
     if (inst.task->matrix && inst.task->matrix->max_parallel > 0) {
       // An instance waiting for its retry keeps its slot; it must not count against itself.
       int active = 0;
-      for (const auto& s : run.instances) {
-        if (&s != &inst && s.task == inst.task && s.rec.attempt > 0 && !IsTerminal(s.rec.state)) {
-          ++active;
-        }
+      for (const std::size_t sibling : run.by_task[inst.task->id]) {
+        const Instance& s = run.instances[sibling];
+        if (&s != &inst && s.rec.attempt > 0 && !IsTerminal(s.rec.state)) ++active;
       }
       if (active >= inst.task->matrix->max_parallel) return;
     }
     ++inst.rec.attempt;
+    run.active.insert(inst.idx);
     inst.rec.retry_at_ms = 0;
     if (inst.rec.started_ms == 0) inst.rec.started_ms = now_;
     inst.rec.external_id.clear();
+    inst.rec.outputs.clear();  // a task's outputs are those of its last attempt
     if (!inst.task->uses.empty()) {
       Finish(run, inst, TaskState::kFailed,
              "built-in action '" + inst.task->uses + "' is not available in this version yet");
@@ -768,9 +844,48 @@ class Stepper {
     return plan.condition->Evaluate(ctx);
   }
 
+  // The state a need shows the tasks after it: a failure it tolerates looks like success.
+  static TaskState Effective(const Instance& inst) {
+    const TaskState st = inst.rec.retry_at_ms > 0 ? TaskState::kRunning : inst.rec.state;
+    if ((st == TaskState::kFailed || st == TaskState::kTimedOut) && inst.task->continue_on_error) {
+      return TaskState::kSucceeded;
+    }
+    return st;
+  }
+
+  // Decides the ready instances: start, skip or fail them. Only the instances whose needs
+  // just finished are looked at, so a step costs what changed, not the size of the run.
+  void DecideReady(LiveRun& run) {
+    for (int guard = 0; guard < 1'000'000 && !run.ready.empty(); ++guard) {
+      std::vector<std::size_t> candidates = std::move(run.ready);
+      run.ready.clear();
+      std::sort(candidates.begin(), candidates.end());
+      candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+      std::vector<DagTask> subset;
+      std::map<std::string, TaskState> states;
+      for (const std::size_t idx : candidates) {
+        const Instance& inst = run.instances[idx];
+        if (!IsPending(inst) || run.open_needs[idx] != 0) continue;
+        subset.push_back(run.dag[idx]);
+        states[inst.rec.id] = TaskState::kPending;
+        for (const auto& need : run.dag[idx].needs) states[need] = Effective(*run.Find(need));
+      }
+      if (subset.empty()) break;
+      const auto step = NextSteps(subset, states, run.rec.cancel_requested,
+                                  [&](const DagTask& task, const std::vector<TaskState>& needs) {
+                                    return EvaluateIf(run, task, needs);
+                                  });
+      for (const auto& id : step.skip) Finish(run, *run.Find(id), TaskState::kSkipped, "");
+      for (const auto& [id, why] : step.fail) Finish(run, *run.Find(id), TaskState::kFailed, "if: " + why);
+      for (const auto& id : step.start) StartTask(run, *run.Find(id));
+    }
+  }
+
   void Advance(LiveRun& run) {
     if (run.rec.status != RunStatus::kRunning || run.finished_now) return;
-    for (auto& inst : run.instances) {
+    const std::vector<std::size_t> active(run.active.begin(), run.active.end());
+    for (const std::size_t idx : active) {
+      Instance& inst = run.instances[idx];
       if (inst.rec.retry_at_ms > 0 && inst.rec.retry_at_ms <= now_ && !IsTerminal(inst.rec.state)) {
         if (run.rec.cancel_requested) {
           Finish(run, inst, TaskState::kCancelled, "run cancelled before the retry");
@@ -782,27 +897,16 @@ class Stepper {
         if (Runner* r = RunnerFor(inst); r != nullptr && !inst.rec.external_id.empty()) {
           (void)r->Cancel(inst.rec.external_id);
         }
-        Finish(run, inst, TaskState::kTimedOut,
-               "the runner did not stop the task at its timeout; the scheduler cancelled it");
+        // Like a timeout the runner reports: retries apply.
+        JobUpdate timed_out;
+        timed_out.state = JobState::kTimedOut;
+        timed_out.detail = "the runner did not stop the task at its timeout; the scheduler cancelled it";
+        ApplyUpdate(Update{run.rec.id, inst.rec.id, inst.rec.attempt, std::move(timed_out)});
       }
     }
-    for (int guard = 0; guard < 100'000; ++guard) {
-      const auto step = NextSteps(run.dag, States(run), run.rec.cancel_requested,
-                                  [&](const DagTask& task, const std::vector<TaskState>& needs) {
-                                    return EvaluateIf(run, task, needs);
-                                  });
-      bool progressed = !step.skip.empty() || !step.fail.empty();
-      for (const auto& id : step.skip) Finish(run, *run.Find(id), TaskState::kSkipped, "");
-      for (const auto& [id, why] : step.fail) Finish(run, *run.Find(id), TaskState::kFailed, "if: " + why);
-      for (const auto& id : step.start) {
-        Instance& inst = *run.Find(id);
-        const int before = inst.rec.attempt;
-        StartTask(run, inst);
-        progressed = progressed || (inst.rec.attempt != before && IsTerminal(inst.rec.state));
-      }
-      if (!progressed) break;
-    }
-    if (const auto outcome = Outcome(run.dag, States(run), run.rec.cancel_requested)) {
+    DecideReady(run);
+    if (run.unfinished > 0) return;
+    if (const auto outcome = Outcome(run.dag, States(run), run.rec.cancel_requested); outcome) {
       run.rec.status = *outcome == RunOutcome::kSucceeded ? RunStatus::kSucceeded
                        : *outcome == RunOutcome::kFailed  ? RunStatus::kFailed
                                                           : RunStatus::kCancelled;
@@ -828,20 +932,22 @@ class Stepper {
       if (!run.dirty) continue;
       RunChange c{.run_id = id,
                   .status = run.rec.status,
+                  .cancel_requested = run.rec.cancel_requested,
                   .detail = run.rec.detail,
                   .started_ms = run.rec.started_ms,
                   .finished_ms = run.rec.finished_ms};
-      for (auto& inst : run.instances) {
-        if (inst.dirty) c.tasks.push_back(inst.rec);
-      }
+      c.tasks.reserve(run.dirty_tasks.size());
+      for (const std::size_t idx : run.dirty_tasks) c.tasks.push_back(run.instances[idx].rec);
       changes.push_back(std::move(c));
     }
     if (changes.empty()) return {};
     auto saved = options_.runs->Save(changes);
     if (!saved) return saved;
     for (auto& [id, run] : state_.runs) {
+      if (!run.dirty) continue;
       run.dirty = false;
-      for (auto& inst : run.instances) inst.dirty = false;
+      for (const std::size_t idx : run.dirty_tasks) run.instances[idx].dirty = false;
+      run.dirty_tasks.clear();
     }
     return {};
   }
@@ -849,11 +955,12 @@ class Stepper {
   void Notify() {
     for (auto it = state_.runs.begin(); it != state_.runs.end();) {
       LiveRun& run = it->second;
-      for (auto& inst : run.instances) {
-        if (!inst.changed) continue;
+      for (const std::size_t idx : run.changed_tasks) {
+        Instance& inst = run.instances[idx];
         inst.changed = false;
         if (options_.on_task_change) options_.on_task_change(run.rec, inst.rec);
       }
+      run.changed_tasks.clear();
       if (run.finished_now) {
         spdlog::info("run_finished id={} pipeline={} status={}", run.rec.id, run.rec.pipeline,
                      RunStatusName(run.rec.status));
@@ -893,8 +1000,7 @@ class Stepper {
         continue;
       }
       if (inst->rec.external_id.empty()) inst->rec.external_id = *id;
-      inst->dirty = true;
-      run_it->second.dirty = true;
+      MarkDirty(run_it->second, *inst);
     }
     return failed_any;
   }
@@ -905,10 +1011,9 @@ class Stepper {
       if (t > 0) next = next == 0 ? t : std::min(next, t);
     };
     for (const auto& [id, run] : state_.runs) {
-      for (const auto& inst : run.instances) {
-        if (IsTerminal(inst.rec.state)) continue;
-        consider(inst.rec.retry_at_ms);
-        consider(inst.rec.deadline_ms);
+      for (const std::size_t idx : run.active) {
+        consider(run.instances[idx].rec.retry_at_ms);
+        consider(run.instances[idx].rec.deadline_ms);
       }
     }
     return next;
@@ -1112,7 +1217,7 @@ Result<Json> CheckInputs(const PipelineSpec& spec, const std::map<std::string, s
   for (const auto& m : spec.on.inputs) {
     if (inputs.contains(m.name)) continue;
     if (m.default_value) {
-      inputs[m.name] = *m.default_value;
+      inputs[m.name] = TypedInput(m, *m.default_value);
     } else if (m.required) {
       return Fail(ErrorCode::kInvalidArgument,
                   "input '" + m.name + "' is required; pass it in \"inputs\": {\"" + m.name + "\": ...}");

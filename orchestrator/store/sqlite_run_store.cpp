@@ -378,8 +378,8 @@ Result<void> SqliteRunStore::Save(const std::vector<RunChange>& changes) {
   Transaction tx(impl_->writer);
   if (!tx.begun()) return tx.begun();
   Statement s(impl_->writer,
-              "UPDATE runs SET status = ?2, detail = ?3, started_ms = ?4, finished_ms = ?5 "
-              "WHERE id = ?1");
+              "UPDATE runs SET status = ?2, detail = ?3, started_ms = ?4, finished_ms = ?5, "
+              "cancel_requested = MAX(cancel_requested, ?6) WHERE id = ?1");
   if (!s.ok()) return Fail(ErrorCode::kUnavailable, s.error());
   for (const auto& change : changes) {
     s.Reset();
@@ -388,6 +388,7 @@ Result<void> SqliteRunStore::Save(const std::vector<RunChange>& changes) {
     s.Bind(3, change.detail);
     s.Bind(4, change.started_ms);
     s.Bind(5, change.finished_ms);
+    s.Bind(6, std::int64_t{change.cancel_requested ? 1 : 0});
     if (sqlite3_step(s.get()) != SQLITE_DONE) return Failed(impl_->writer);
     for (const auto& t : change.tasks) {
       if (auto u = impl_->UpsertTask(change.run_id, t); !u) return u;
