@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <regex>
 #include <set>
@@ -151,11 +150,39 @@ class Checker final {
   std::vector<Diagnostic> errors_;
 };
 
-// Checks what an expression reads: known contexts, and task outputs only of `upstream` tasks
-// (null: no task outputs are visible here).
+// Answers "is `other` upstream of `task`" by walking needs on demand, so that a pipeline
+// of thousands of chained tasks does not build a transitive closure of every task.
+class UpstreamIndex final {
+ public:
+  explicit UpstreamIndex(const std::vector<TaskSpec>& tasks) {
+    for (const auto& t : tasks) needs_[t.id] = &t.needs;
+  }
+
+  bool Contains(const std::string& task, const std::string& other) const {
+    std::vector<const std::string*> todo{&task};
+    std::set<std::string_view> seen;
+    while (!todo.empty()) {
+      const std::string* id = todo.back();
+      todo.pop_back();
+      const auto it = needs_.find(*id);
+      if (it == needs_.end()) continue;
+      for (const auto& need : *it->second) {
+        if (need == other) return true;
+        if (seen.insert(need).second) todo.push_back(&need);
+      }
+    }
+    return false;
+  }
+
+ private:
+  std::map<std::string, const std::vector<std::string>*, std::less<>> needs_;
+};
+
+// Checks what an expression reads: known contexts, and task outputs only of tasks upstream
+// of `task_id` (`upstream` null: no task outputs are visible here).
 void CheckReferences(Checker& c, const YAML::Node& node,
                      const std::vector<std::vector<std::string>>& references,
-                     const std::string& where, const std::set<std::string>* upstream,
+                     const std::string& where, const UpstreamIndex* upstream,
                      const std::string& task_id) {
   for (const auto& path : references) {
     if (path.empty() || path[0] != "tasks" || path.size() < 2) continue;
@@ -164,7 +191,7 @@ void CheckReferences(Checker& c, const YAML::Node& node,
       c.Error(node, where + ": tasks." + other +
                         " is not available here; only a task's own env:, with: and if: can read "
                         "the outputs of the tasks it needs");
-    } else if (!upstream->contains(other)) {
+    } else if (!upstream->Contains(task_id, other)) {
       c.Error(node, where + ": tasks." + other + " is not upstream of task '" + task_id +
                         "'; add it to needs: [" + other + "] (directly or through another task)");
     }
@@ -173,7 +200,7 @@ void CheckReferences(Checker& c, const YAML::Node& node,
 
 // Unknown contexts, functions and syntax are reported by the expression parser itself.
 void CheckTemplate(Checker& c, const YAML::Node& node, const std::string& text,
-                   const std::string& where, const std::set<std::string>* upstream,
+                   const std::string& where, const UpstreamIndex* upstream,
                    const std::string& task_id) {
   auto parsed = ParseTemplate(text);
   if (!parsed) {
@@ -221,7 +248,7 @@ void CheckRun(Checker& c, const YAML::Node& node, const std::string& run, const 
 }
 
 void CheckIf(Checker& c, const YAML::Node& node, const std::string& text, const std::string& where,
-             const std::set<std::string>* upstream, const std::string& task_id) {
+             const UpstreamIndex* upstream, const std::string& task_id) {
   auto parsed = ParseCondition(text);
   if (!parsed) {
     c.Error(node, where + ": " + parsed.error().message);
@@ -412,10 +439,9 @@ TaskSpec ParseTask(Checker& c, const std::string& id, const YAML::Node& key, con
   return t;
 }
 
-// needs: known ids, no cycles; fills the transitive upstream sets.
-std::map<std::string, std::set<std::string>> CheckGraph(
-    Checker& c, const std::vector<TaskSpec>& tasks,
-    const std::map<std::string, YAML::Node>& needs_nodes) {
+// needs: known ids, no cycles (the first cycle found is printed in full).
+void CheckGraph(Checker& c, const std::vector<TaskSpec>& tasks,
+                const std::map<std::string, YAML::Node>& needs_nodes) {
   std::map<std::string, const TaskSpec*> by_id;
   std::vector<std::string> ids;
   for (const auto& t : tasks) {
@@ -438,37 +464,42 @@ std::map<std::string, std::set<std::string>> CheckGraph(
       }
     }
   }
-  std::map<std::string, std::set<std::string>> upstream;
-  if (!graph_ok) return upstream;
-  // Depth-first search in file order; a back edge is a cycle, printed from its first task.
+  if (!graph_ok) return;
+  // Depth-first search in file order with an explicit stack (a chain of thousands of tasks
+  // must not recurse that deep); a back edge is a cycle, printed from its first task.
   std::map<std::string, int> state;  // 0 new, 1 on the stack, 2 done
-  std::vector<std::string> stack;
-  bool cycle_reported = false;
-  std::function<void(const std::string&)> visit = [&](const std::string& id) {
-    state[id] = 1;
-    stack.push_back(id);
-    for (const auto& need : by_id[id]->needs) {
-      if (state[need] == 1 && !cycle_reported) {
-        const auto start = std::find(stack.begin(), stack.end(), need);
-        std::vector<std::string> cycle(start, stack.end());
+  std::vector<std::pair<std::string, std::size_t>> stack;  // task, next need to look at
+  for (const auto& root : ids) {
+    if (state[root] != 0) continue;
+    state[root] = 1;
+    stack.emplace_back(root, 0);
+    while (!stack.empty()) {
+      const std::string id = stack.back().first;
+      const auto& needs = by_id[id]->needs;
+      if (stack.back().second == needs.size()) {
+        state[id] = 2;
+        stack.pop_back();
+        continue;
+      }
+      const std::string& need = needs[stack.back().second++];
+      if (state[need] == 1) {
+        std::vector<std::string> cycle;
+        bool in_cycle = false;
+        for (const auto& [frame, next] : stack) {
+          in_cycle = in_cycle || frame == need;
+          if (in_cycle) cycle.push_back(frame);
+        }
         cycle.push_back(need);
         c.Error(needs_nodes.at(id), "needs: form a cycle: " + Join(cycle, " -> ") +
                                         "; remove one of these needs");
-        cycle_reported = true;
-      } else if (state[need] == 0) {
-        visit(need);
+        return;
       }
-      upstream[id].insert(need);
-      upstream[id].insert(upstream[need].begin(), upstream[need].end());
+      if (state[need] == 0) {
+        state[need] = 1;
+        stack.emplace_back(need, 0);
+      }
     }
-    stack.pop_back();
-    state[id] = 2;
-  };
-  for (const auto& id : ids) {
-    if (state[id] == 0) visit(id);
   }
-  if (cycle_reported) upstream.clear();
-  return upstream;
 }
 
 }  // namespace
@@ -580,13 +611,12 @@ LoadedPipeline LoadPipelineText(const std::string& text, const std::string& file
   } else if (!root["tasks"]) {
     c.Error(root, "the pipeline needs tasks:, e.g. tasks: {test: {run: ./test.sh}}");
   }
-  const auto upstream = CheckGraph(c, spec.tasks, needs_nodes);
+  CheckGraph(c, spec.tasks, needs_nodes);
+  const UpstreamIndex upstream(spec.tasks);
   for (const auto& t : spec.tasks) {
     const YAML::Node& node = task_nodes[t.id];
     if (!node.IsMap()) continue;
-    const std::set<std::string> empty;
-    const auto it = upstream.find(t.id);
-    const std::set<std::string>* visible = it == upstream.end() ? &empty : &it->second;
+    const UpstreamIndex* visible = &upstream;
     if (node["run"]) CheckRun(c, node["run"], t.run, t.id);
     if (node["if"]) CheckIf(c, node["if"], t.if_expression, "task '" + t.id + "' if", visible, t.id);
     for (const char* section : {"env", "with"}) {
