@@ -51,8 +51,10 @@ class RunStore {
   virtual Result<void> FireSchedule(const std::string& pipeline, const std::string& cron,
                                     std::int64_t slot, const std::optional<RunRecord>& run) = 0;
 
-  /// Applies the changes in one transaction (tasks upserted by run and task id).
-  virtual Result<void> Save(const std::vector<RunChange>& changes) = 0;
+  /// Applies the changes in one transaction (tasks upserted by run and task id). With
+  /// `flush` false the commit survives a killed process but not a power loss (no fsync):
+  /// for facts that can be recovered another way, such as a job's external id.
+  virtual Result<void> Save(const std::vector<RunChange>& changes, bool flush = true) = 0;
 
   /// Marks a run for cancellation; kNotFound for an unknown run. Returns the run's status.
   virtual Result<RunStatus> RequestCancel(std::int64_t id) = 0;

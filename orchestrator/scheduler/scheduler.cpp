@@ -349,8 +349,10 @@ class Stepper {
       if (inst.rec.state != TaskState::kQueued && inst.rec.state != TaskState::kRunning) continue;
       Runner* runner = RunnerFor(inst);
       auto job = MakeJob(run, inst);
-      Result<void> attached = Fail(ErrorCode::kUnavailable, "no job id was recorded");
-      if (runner != nullptr && job && !inst.rec.external_id.empty()) {
+      // An empty id is passed on too: the job may have started after its id was last
+      // stored, and the runner may still find it (the local runner's pid file).
+      Result<void> attached = Fail(ErrorCode::kUnavailable, "its runner is not configured");
+      if (runner != nullptr && job) {
         attached = runner->Reattach(inst.rec.external_id, *job,
                                     Callback(run.rec.id, inst.rec.id, inst.rec.attempt));
       }
@@ -926,7 +928,7 @@ class Stepper {
     }
   }
 
-  Result<void> Save() {
+  Result<void> Save(bool flush = true) {
     std::vector<RunChange> changes;
     for (auto& [id, run] : state_.runs) {
       if (!run.dirty) continue;
@@ -941,7 +943,7 @@ class Stepper {
       changes.push_back(std::move(c));
     }
     if (changes.empty()) return {};
-    auto saved = options_.runs->Save(changes);
+    auto saved = options_.runs->Save(changes, flush);
     if (!saved) return saved;
     for (auto& [id, run] : state_.runs) {
       if (!run.dirty) continue;
@@ -1051,8 +1053,11 @@ class Stepper {
       return now_ + 1000;
     }
     if (!state_.submits.empty()) {
+      // The ids the runners return are stored without an fsync: a killed process keeps
+      // them, and after a power loss Reattach resolves the attempt through its runner (the
+      // local runner's pid file). A submit that failed changed a task's state: flushed.
       const bool again = SubmitAll();
-      if (auto saved = Save(); !saved) {
+      if (auto saved = Save(/*flush=*/again); !saved) {
         spdlog::error("run_store_write_failed error=\"{}\"", saved.error().message);
       }
       if (again) {

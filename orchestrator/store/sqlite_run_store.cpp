@@ -172,12 +172,14 @@ struct SqliteRunStore::Impl {
 
   ~Impl() {
     upsert_task.reset();
+    update_run.reset();
     sqlite3_close(reader);
     sqlite3_close(writer);
   }
 
   // Prepared once: a run of 10,000 tasks stores tens of thousands of task rows.
   std::unique_ptr<Statement> upsert_task;
+  std::unique_ptr<Statement> update_run;
 
   Result<void> UpsertTask(std::int64_t run_id, const TaskRecord& t) {
     if (!upsert_task) {
@@ -372,14 +374,32 @@ Result<void> SqliteRunStore::FireSchedule(const std::string& pipeline, const std
   return tx.Commit();
 }
 
-Result<void> SqliteRunStore::Save(const std::vector<RunChange>& changes) {
+Result<void> SqliteRunStore::Save(const std::vector<RunChange>& changes, bool flush) {
   if (changes.empty()) return {};
   std::lock_guard lock(impl_->write_mutex);
+  // WAL with synchronous=NORMAL writes the commit to the log without an fsync: a killed
+  // process keeps it, a power loss may not.
+  struct SyncMode {
+    sqlite3* db;
+    bool relaxed;
+    SyncMode(sqlite3* d, bool r) : db(d), relaxed(r) {
+      if (relaxed) Exec(db, "PRAGMA synchronous=NORMAL");
+    }
+    ~SyncMode() {
+      if (relaxed) Exec(db, "PRAGMA synchronous=FULL");
+    }
+    SyncMode(const SyncMode&) = delete;
+    SyncMode& operator=(const SyncMode&) = delete;
+  } mode(impl_->writer, !flush);
   Transaction tx(impl_->writer);
   if (!tx.begun()) return tx.begun();
-  Statement s(impl_->writer,
-              "UPDATE runs SET status = ?2, detail = ?3, started_ms = ?4, finished_ms = ?5, "
-              "cancel_requested = MAX(cancel_requested, ?6) WHERE id = ?1");
+  if (!impl_->update_run) {
+    impl_->update_run = std::make_unique<Statement>(
+        impl_->writer,
+        "UPDATE runs SET status = ?2, detail = ?3, started_ms = ?4, finished_ms = ?5, "
+        "cancel_requested = MAX(cancel_requested, ?6) WHERE id = ?1");
+  }
+  Statement& s = *impl_->update_run;
   if (!s.ok()) return Fail(ErrorCode::kUnavailable, s.error());
   for (const auto& change : changes) {
     s.Reset();
@@ -389,7 +409,9 @@ Result<void> SqliteRunStore::Save(const std::vector<RunChange>& changes) {
     s.Bind(4, change.started_ms);
     s.Bind(5, change.finished_ms);
     s.Bind(6, std::int64_t{change.cancel_requested ? 1 : 0});
-    if (sqlite3_step(s.get()) != SQLITE_DONE) return Failed(impl_->writer);
+    const int rc = sqlite3_step(s.get());
+    s.Reset();
+    if (rc != SQLITE_DONE) return Failed(impl_->writer);
     for (const auto& t : change.tasks) {
       if (auto u = impl_->UpsertTask(change.run_id, t); !u) return u;
     }

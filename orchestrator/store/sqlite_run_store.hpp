@@ -24,7 +24,7 @@ class SqliteRunStore final : public RunStore {
                                                    const std::string& cron) override;
   Result<void> FireSchedule(const std::string& pipeline, const std::string& cron,
                             std::int64_t slot, const std::optional<RunRecord>& run) override;
-  Result<void> Save(const std::vector<RunChange>& changes) override;
+  Result<void> Save(const std::vector<RunChange>& changes, bool flush = true) override;
   Result<RunStatus> RequestCancel(std::int64_t id) override;
   Result<std::vector<RunRecord>> LoadActive(std::int64_t after_id) override;
   Result<std::vector<RunRecord>> List(const RunFilter& filter) override;

@@ -59,7 +59,7 @@ std::string SafeName(const std::string& id) {
 }
 
 struct AttemptPaths {
-  fs::path dir, work, artifacts, log, output, event;
+  fs::path dir, work, artifacts, log, output, event, pid;
 };
 
 AttemptPaths PathsFor(const std::string& root, const JobSpec& spec) {
@@ -71,6 +71,7 @@ AttemptPaths PathsFor(const std::string& root, const JobSpec& spec) {
   p.log = p.dir / "log.txt";
   p.output = p.dir / "output.txt";
   p.event = p.dir / "event.json";
+  p.pid = p.dir / "pid";  // lets a restarted stagegate find a job it never recorded an id for
   return p;
 }
 
@@ -460,16 +461,24 @@ Result<void> LocalRunner::Cancel(const std::string& external_id) {
 
 Result<void> LocalRunner::Reattach(const std::string& external_id, const JobSpec& spec,
                                    UpdateCallback on_update) {
-  const auto pid = ParsePidId(external_id);
-  const bool was_queued = external_id.rfind("queued:", 0) == 0;
+  const AttemptPaths paths = PathsFor(options_.root_dir, spec);
+  auto pid = ParsePidId(external_id);
+  const bool was_queued = external_id.empty() || external_id.rfind("queued:", 0) == 0;
   if (!pid && !was_queued) {
     return Fail(ErrorCode::kInvalidArgument,
                 "not a local runner job id (want pid:<n>): " + external_id);
   }
-  const AttemptPaths paths = PathsFor(options_.root_dir, spec);
+  if (!pid) {
+    // Started after its id was last stored (or while it waited for a slot): the pid file
+    // written at spawn says which process it is.
+    std::string recorded;
+    std::ifstream(paths.pid) >> recorded;
+    pid = ParsePidId(recorded);
+  }
+  const std::string id = pid ? "pid:" + std::to_string(*pid) : external_id;
   auto job = std::make_shared<Job>();
   job->callback = std::make_shared<UpdateCallback>(std::move(on_update));
-  job->external_id = job->submit_id = external_id;
+  job->external_id = job->submit_id = id;
   job->pid = pid.value_or(-1);
   job->reattached = true;
   std::error_code ec;
@@ -478,11 +487,11 @@ Result<void> LocalRunner::Reattach(const std::string& external_id, const JobSpec
 
   std::lock_guard lock(mutex_);
   if (shutting_down_) return Fail(ErrorCode::kUnavailable, "the local runner is shutting down");
-  if (const auto it = jobs_by_id_.find(external_id); it != jobs_by_id_.end() && !it->second->done) {
+  if (const auto it = jobs_by_id_.find(id); it != jobs_by_id_.end() && !it->second->done) {
     return {};  // already followed by this runner
   }
   JobUpdate update;
-  update.external_id = external_id;
+  update.external_id = id;
   update.log_path = job->log_path;
   update.artifacts_dir = job->artifacts_dir;
   if (!pid) {
@@ -499,11 +508,11 @@ Result<void> LocalRunner::Reattach(const std::string& external_id, const JobSpec
   }
   update.state = JobState::kRunning;
   PostLocked(job, std::move(update));
-  jobs_by_id_[external_id] = job;
+  jobs_by_id_[id] = job;
   try {
     AddThreadLocked(std::thread([this, job] { WatchReattached(job); }));
   } catch (const std::system_error& e) {
-    jobs_by_id_.erase(external_id);
+    jobs_by_id_.erase(id);
     JobUpdate lost;
     lost.external_id = external_id;
     lost.state = JobState::kLost;
@@ -603,6 +612,7 @@ Result<void> LocalRunner::StartLocked(const JobPtr& job) {
 
   job->pid = pid;
   job->external_id = "pid:" + std::to_string(pid);
+  std::ofstream(paths.pid) << job->external_id << "\n";
   job->out_fd = out_pipe[0];
   job->err_fd = err_pipe[0];
   job->log_fd = log_fd;
