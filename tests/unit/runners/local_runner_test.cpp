@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -445,6 +446,56 @@ TEST_F(LocalRunnerTest, ReattachToADeadProcessIsLostAtOnce) {
   EXPECT_EQ(done->state, JobState::kLost);
   EXPECT_EQ(done->detail, "the process is gone (stagegate restarted)");
   EXPECT_EQ(rec.Updates().size(), 1u);
+}
+
+TEST_F(LocalRunnerTest, ReattachWithoutAnIdFindsTheJobThroughItsPidFile) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  pid_t pid = -1;
+  char sleep_path[] = "/bin/sleep";
+  char duration[] = "30";
+  char* argv[] = {sleep_path, duration, nullptr};
+  ASSERT_EQ(posix_spawn(&pid, sleep_path, nullptr, &attr, argv, environ), 0);
+  posix_spawnattr_destroy(&attr);
+  std::thread reaper([pid] { ::waitpid(pid, nullptr, 0); });
+
+  // What Submit leaves next to the attempt's log, as if stagegate died before storing the id.
+  const std::string attempt_dir = dir_.File("root") + "/runs/run-1/train/1";
+  std::filesystem::create_directories(attempt_dir);
+  std::ofstream(attempt_dir + "/pid") << "pid:" << pid << "\n";
+
+  LocalRunner runner(Options());
+  Recorder rec;
+  ASSERT_TRUE(runner.Reattach("", Shell("unused"), rec.Callback()));
+  ASSERT_TRUE(rec.WaitState(JobState::kRunning));
+  EXPECT_EQ(rec.Updates()[0].external_id, "pid:" + std::to_string(pid));
+  ASSERT_TRUE(runner.Cancel("pid:" + std::to_string(pid)));
+  auto done = rec.WaitTerminal();
+  if (!done) ::kill(pid, SIGKILL);
+  reaper.join();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state, JobState::kCancelled);
+
+  // Without a pid file the attempt never started.
+  Recorder other;
+  ASSERT_TRUE(runner.Reattach("", Shell("unused", "evaluate"), other.Callback()));
+  auto lost = other.WaitTerminal(seconds(2));
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->state, JobState::kLost);
+  EXPECT_EQ(lost->detail, "the job never started (stagegate restarted while it was queued)");
+}
+
+TEST_F(LocalRunnerTest, SubmitWritesThePidFile) {
+  LocalRunner runner(Options());
+  Recorder rec;
+  auto id = runner.Submit(Shell("exit 0"), rec.Callback());
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(rec.WaitTerminal());
+  std::ifstream in(dir_.File("root") + "/runs/run-1/train/1/pid");
+  std::string recorded;
+  in >> recorded;
+  EXPECT_EQ(recorded, *id);
 }
 
 TEST_F(LocalRunnerTest, ReattachRejectsForeignIds) {
