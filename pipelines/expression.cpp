@@ -1078,10 +1078,11 @@ class Evaluator {
     }
     switch (node.function) {
       case FunctionId::kSuccess:
-        return Value::Own(
-            Json(!context_.run_cancelled && !AnyNeedIs({"failed", "timed_out", "cancelled"})));
+        // A skipped need did not succeed: success() is false after it, as in GitHub Actions.
+        return Value::Own(Json(!context_.run_cancelled &&
+                               !AnyNeedIs({"failed", "timed_out", "cancelled", "skipped"})));
       case FunctionId::kFailure:
-        return Value::Own(Json(AnyNeedIs({"failed", "timed_out"})));
+        return Value::Own(Json(context_.ancestor_failed || AnyNeedIs({"failed", "timed_out"})));
       case FunctionId::kAlways:
         return Value::Own(Json(true));
       case FunctionId::kCancelled:

@@ -31,6 +31,9 @@ inline constexpr std::string_view kContextNames[] = {"event",   "tasks",  "run",
 struct ExpressionContext {
   Json data = Json::object();
   std::vector<std::string> needs_statuses;  // e.g. {"succeeded", "failed"}
+  /// A task further upstream than the needs failed or timed out (failure() is then true,
+  /// as in GitHub Actions, even when the needs in between were skipped).
+  bool ancestor_failed = false;
   bool run_cancelled = false;
 };
 

@@ -838,11 +838,43 @@ class Stepper {
     state_.submits.push_back(PendingSubmit{run.rec.id, inst.rec.id, std::move(*job), runner});
   }
 
+  // True when a task upstream of the needs of `idx` failed or timed out without
+  // continue_on_error. Walked only for tasks with an if:.
+  static bool AncestorFailed(const LiveRun& run, std::size_t idx) {
+    std::vector<std::size_t> todo;
+    std::set<std::size_t> seen;
+    auto push_needs = [&](std::size_t of) {
+      for (const auto& need : run.instances[of].task->needs) {
+        const auto it = run.by_task.find(need);
+        if (it == run.by_task.end()) continue;
+        for (const std::size_t n : it->second) {
+          if (seen.insert(n).second) todo.push_back(n);
+        }
+      }
+    };
+    push_needs(idx);
+    std::vector<std::size_t> direct(todo.begin(), todo.end());
+    for (const std::size_t d : direct) push_needs(d);  // start above the direct needs
+    todo.erase(todo.begin(), todo.begin() + static_cast<std::ptrdiff_t>(direct.size()));
+    while (!todo.empty()) {
+      const std::size_t n = todo.back();
+      todo.pop_back();
+      const Instance& a = run.instances[n];
+      if ((a.rec.state == TaskState::kFailed || a.rec.state == TaskState::kTimedOut) &&
+          !a.task->continue_on_error) {
+        return true;
+      }
+      push_needs(n);
+    }
+    return false;
+  }
+
   Result<bool> EvaluateIf(LiveRun& run, const DagTask& task, const std::vector<TaskState>& needs) {
     Instance* inst = run.Find(task.id);
     const auto& plan = run.plan->tasks.at(inst->task->id);
     auto ctx = Context(run, *inst);
     for (const auto s : needs) ctx.needs_statuses.emplace_back(TaskStateName(s));
+    ctx.ancestor_failed = AncestorFailed(run, inst->idx);
     return plan.condition->Evaluate(ctx);
   }
 

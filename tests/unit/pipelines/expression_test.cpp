@@ -334,7 +334,7 @@ TEST(ExpressionTest, StatusFunctionsReadNeedsStatuses) {
   };
   const StatusCase cases[] = {
       {{}, false, true, false},
-      {{"succeeded", "skipped"}, false, true, false},
+      {{"succeeded", "skipped"}, false, false, false},  // a skipped need did not succeed
       {{"succeeded", "failed"}, false, false, true},
       {{"timed_out"}, false, false, true},
       {{"cancelled"}, false, false, false},
@@ -353,6 +353,12 @@ TEST(ExpressionTest, StatusFunctionsReadNeedsStatuses) {
     EXPECT_EQ(Eval("always()", context), Json(true)) << label;
     EXPECT_EQ(Eval("Success() || FAILURE()", context), Json(c.success || c.failure)) << label;
   }
+  // A failure further upstream makes failure() true even when the needs were only skipped.
+  ExpressionContext upstream = SampleContext();
+  upstream.needs_statuses = {"skipped"};
+  upstream.ancestor_failed = true;
+  EXPECT_EQ(Eval("failure()", upstream), Json(true));
+  EXPECT_EQ(Eval("success()", upstream), Json(false));
 }
 
 // ---- Templates ----

@@ -423,6 +423,39 @@ TEST_F(SchedulerTest, FailedNeedSkipsDownstreamButRunsFailureAndAlwaysHandlers) 
   EXPECT_EQ(GetTask(id, "cleanup").state, TaskState::kSucceeded);
 }
 
+constexpr const char* kFailedChain = R"(name: failed-chain
+on: {manual: {}}
+tasks:
+  train:
+    run: exit 1
+  evaluate:
+    needs: [train]
+    run: echo evaluate
+  publish-if-ok:
+    needs: [evaluate]
+    if: success()
+    run: echo publish
+  on-failure:
+    needs: [evaluate]
+    if: failure()
+    run: echo handle
+)";
+
+TEST_F(SchedulerTest, FailureOfAnAncestorReachesHandlersBehindSkippedTasks) {
+  Boot({kFailedChain});
+  const auto id = Trigger("failed-chain");
+  Step();
+  FailTask(id, "train", 1);
+  Step();
+  // evaluate is skipped; success() after a skipped need is false, failure() sees train.
+  EXPECT_EQ(GetTask(id, "evaluate").state, TaskState::kSkipped);
+  EXPECT_EQ(GetTask(id, "publish-if-ok").state, TaskState::kSkipped);
+  EXPECT_EQ(runner_.Submitted(id), (Strings{"train", "on-failure"}));
+  Succeed(id, "on-failure");
+  Step();
+  EXPECT_EQ(GetRun(id).status, RunStatus::kFailed);
+}
+
 constexpr const char* kVerdict = R"(name: verdict
 on: {manual: {}}
 tasks:
