@@ -52,6 +52,8 @@ fuzz: deps
 
 bench: build
 	./bench/run.sh $(BUILD)
+	$(BUILD)/bench/sg_scheduler_bench
+	./bench/dispatch_latency.py $(BIN)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -140,6 +140,24 @@ std::string OutputsJson(const std::map<std::string, std::string>& outputs) {
   return json(outputs).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// While alive, commits on `db` skip the fsync when `relaxed` (WAL with synchronous=NORMAL
+// writes the commit to the log: a killed process keeps it, a power loss may not).
+class RelaxedSync final {
+ public:
+  RelaxedSync(sqlite3* db, bool relaxed) : db_(db), relaxed_(relaxed) {
+    if (relaxed_) Exec(db_, "PRAGMA synchronous=NORMAL");
+  }
+  ~RelaxedSync() {
+    if (relaxed_) Exec(db_, "PRAGMA synchronous=FULL");
+  }
+  RelaxedSync(const RelaxedSync&) = delete;
+  RelaxedSync& operator=(const RelaxedSync&) = delete;
+
+ private:
+  sqlite3* db_;
+  bool relaxed_;
+};
+
 // A transaction on the write connection that rolls back unless committed.
 class Transaction final {
  public:
@@ -318,6 +336,11 @@ Result<CreatedRun> SqliteRunStore::CreateRun(const RunRecord& run) {
 
 Result<void> SqliteRunStore::Dispatch(const std::vector<RunRecord>& runs, std::int64_t cursor) {
   std::lock_guard lock(impl_->write_mutex);
+  // No fsync needed: what this writes is derived from durable events. Lost to a power cut,
+  // the cursor is older after the restart and the same events create the same runs again
+  // (their keys are unique); and the next flushed commit, such as the one that stores a
+  // task as queued before it starts, makes this one durable too (the WAL is sequential).
+  RelaxedSync relaxed(impl_->writer, true);
   Transaction tx(impl_->writer);
   if (!tx.begun()) return tx.begun();
   for (const auto& run : runs) {
@@ -377,20 +400,7 @@ Result<void> SqliteRunStore::FireSchedule(const std::string& pipeline, const std
 Result<void> SqliteRunStore::Save(const std::vector<RunChange>& changes, bool flush) {
   if (changes.empty()) return {};
   std::lock_guard lock(impl_->write_mutex);
-  // WAL with synchronous=NORMAL writes the commit to the log without an fsync: a killed
-  // process keeps it, a power loss may not.
-  struct SyncMode {
-    sqlite3* db;
-    bool relaxed;
-    SyncMode(sqlite3* d, bool r) : db(d), relaxed(r) {
-      if (relaxed) Exec(db, "PRAGMA synchronous=NORMAL");
-    }
-    ~SyncMode() {
-      if (relaxed) Exec(db, "PRAGMA synchronous=FULL");
-    }
-    SyncMode(const SyncMode&) = delete;
-    SyncMode& operator=(const SyncMode&) = delete;
-  } mode(impl_->writer, !flush);
+  RelaxedSync mode(impl_->writer, !flush);
   Transaction tx(impl_->writer);
   if (!tx.begun()) return tx.begun();
   if (!impl_->update_run) {
