@@ -128,31 +128,27 @@ int RunPipeline(const RunOptions& options) {
     }
     event = std::move(*read);
   }
-  Json inputs = Json::object();
-  for (const auto& input : loaded.spec->on.inputs) {
-    if (input.default_value) inputs[input.name] = *input.default_value;
-  }
+  // Inputs are checked as the server checks those of POST /api/v1/pipelines/{name}/runs.
+  std::map<std::string, std::string> given;
   for (const auto& kv : options.inputs) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos) {
       std::fprintf(stderr, "stagegate run: --input '%s' must be key=value\n", kv.c_str());
       return 2;
     }
-    const std::string key = kv.substr(0, eq);
-    const auto& declared = loaded.spec->on.inputs;
-    if (!declared.empty() && std::none_of(declared.begin(), declared.end(),
-                                          [&](const ManualInput& m) { return m.name == key; })) {
-      std::fprintf(stderr, "stagegate run: the pipeline declares no input '%s'\n", key.c_str());
-      return 2;
-    }
-    inputs[key] = kv.substr(eq + 1);
+    given[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  for (const auto& input : loaded.spec->on.inputs) {
-    if (input.required && !inputs.contains(input.name)) {
-      std::fprintf(stderr, "stagegate run: input '%s' is required; pass --input %s=VALUE\n",
-                   input.name.c_str(), input.name.c_str());
-      return 2;
-    }
+  auto checked = scheduler::CheckManualInputs(*loaded.spec, given, "pass --input NAME=VALUE");
+  if (!checked) {
+    std::fprintf(stderr, "stagegate run: %s\n", checked.error().message.c_str());
+    return 2;
+  }
+  const Json inputs = Json::parse(*checked);
+  // An event as GET /api/v1/events/{id} shows it carries the payload as text; a run started
+  // by the server sees it parsed, so this one does too.
+  if (event.contains("payload") && event["payload"].is_string()) {
+    Json parsed = Json::parse(event["payload"].get<std::string>(), nullptr, false);
+    if (!parsed.is_discarded()) event["payload"] = std::move(parsed);
   }
 
   // The same scheduler as the server's, over a run store in the work directory, so a run
@@ -189,6 +185,21 @@ int RunPipeline(const RunOptions& options) {
   if (!created) {
     std::fprintf(stderr, "stagegate run: %s\n", created.error().message.c_str());
     return 2;
+  }
+
+  // Runs left unfinished by an earlier `stagegate run` in this work directory (killed, say)
+  // have nobody to drive them: close them, so that this command drives only its own run.
+  if (auto stale = (*store)->LoadActive(0); stale) {
+    std::vector<RunChange> closed;
+    for (const auto& r : *stale) {
+      if (r.id == created->id) continue;
+      closed.push_back(RunChange{.run_id = r.id,
+                                 .status = RunStatus::kFailed,
+                                 .detail = "abandoned: the stagegate run command driving it ended",
+                                 .started_ms = r.started_ms,
+                                 .finished_ms = UnixMillisNow()});
+    }
+    (void)(*store)->Save(closed);
   }
 
   Console console;

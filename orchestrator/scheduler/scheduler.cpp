@@ -1213,7 +1213,8 @@ Result<PipelineListing> Scheduler::Reload() {
 
 namespace {
 
-Result<Json> CheckInputs(const PipelineSpec& spec, const std::map<std::string, std::string>& given) {
+Result<Json> CheckInputs(const PipelineSpec& spec, const std::map<std::string, std::string>& given,
+                         const std::string& how_to_pass) {
   Json inputs = Json::object();
   for (const auto& [key, value] : given) {
     const auto declared = std::find_if(spec.on.inputs.begin(), spec.on.inputs.end(),
@@ -1256,14 +1257,25 @@ Result<Json> CheckInputs(const PipelineSpec& spec, const std::map<std::string, s
     if (m.default_value) {
       inputs[m.name] = TypedInput(m, *m.default_value);
     } else if (m.required) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "input '" + m.name + "' is required; pass it in \"inputs\": {\"" + m.name + "\": ...}");
+      std::string hint = how_to_pass;
+      for (std::size_t at = 0; (at = hint.find("NAME", at)) != std::string::npos; at += m.name.size()) {
+        hint.replace(at, 4, m.name);
+      }
+      return Fail(ErrorCode::kInvalidArgument, "input '" + m.name + "' is required; " + hint);
     }
   }
   return inputs;
 }
 
 }  // namespace
+
+Result<std::string> CheckManualInputs(const PipelineSpec& spec,
+                                      const std::map<std::string, std::string>& given,
+                                      const std::string& how_to_pass) {
+  auto checked = CheckInputs(spec, given, how_to_pass);
+  if (!checked) return tl::unexpected(checked.error());
+  return checked->dump();
+}
 
 Result<std::int64_t> Scheduler::Trigger(const std::string& pipeline,
                                         const std::map<std::string, std::string>& inputs,
@@ -1280,7 +1292,7 @@ Result<std::int64_t> Scheduler::Trigger(const std::string& pipeline,
     return Fail(ErrorCode::kConflict, "pipeline '" + pipeline +
                                           "' has no manual trigger; add `on: {manual: {}}` to it");
   }
-  auto checked = CheckInputs(*entry->spec, inputs);
+  auto checked = CheckInputs(*entry->spec, inputs, "pass it in \"inputs\": {\"NAME\": ...}");
   if (!checked) return tl::unexpected(checked.error());
   Json event = Json::object();
   if (event_id > 0) {

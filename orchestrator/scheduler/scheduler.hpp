@@ -88,4 +88,12 @@ class Scheduler final : public RunService {
   std::thread thread_;
 };
 
+/// Checks manual inputs against the pipeline's declaration (names, types, choices, required)
+/// and fills in defaults; returns the inputs as a JSON object text, numbers and booleans
+/// typed. `how_to_pass` ends the message about a missing input; "NAME" in it is replaced
+/// by the input's name.
+Result<std::string> CheckManualInputs(const PipelineSpec& spec,
+                                      const std::map<std::string, std::string>& given,
+                                      const std::string& how_to_pass);
+
 }  // namespace stagegate::scheduler

@@ -117,4 +117,46 @@ def test_invalid_pipeline_and_bad_event_are_reported(tmp_path):
     assert "bad.json must hold a JSON object" in out.stderr
     out = subprocess.run([stagegate_bin(), "run", "ok.yaml", "--input", "nope=1"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0  # a pipeline without declared inputs accepts any
+    # Inputs are checked as the server checks them: names, types, required ones.
+    assert out.returncode == 2
+    assert "declares no input 'nope'; it takes no inputs" in out.stderr, out.stderr
+    (tmp_path / "typed.yaml").write_text(
+        "on: {manual: {inputs: {days: {type: number, required: true}}}}\n"
+        "tasks:\n  a: {run: 'test \"$D\" = 7', env: {D: '${{ inputs.days }}'}}\n")
+    for args, message in [(["--input", "days=abc"], "input 'days' must be a number"),
+                          ([], "input 'days' is required; pass --input days=VALUE")]:
+        out = subprocess.run([stagegate_bin(), "run", "typed.yaml", *args], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2 and message in out.stderr, out.stderr
+    out = subprocess.run([stagegate_bin(), "run", "typed.yaml", "--input", "days=7"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_killed_run_is_abandoned_not_resumed_by_the_next_command(tmp_path):
+    (tmp_path / "slow.yaml").write_text("on: {manual: {}}\ntasks:\n  slow: {run: sleep 30}\n")
+    (tmp_path / "quick.yaml").write_text("on: {manual: {}}\ntasks:\n  quick: {run: echo hi}\n")
+    first = subprocess.Popen([stagegate_bin(), "run", "slow.yaml", "--work-dir", "runs"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    for line in first.stdout:
+        if "slow" in line and "running" in line:
+            break
+    first.kill()
+    first.wait(timeout=10)
+    out = subprocess.run([stagegate_bin(), "run", "quick.yaml", "--work-dir", "runs"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "slow" not in out.stdout, out.stdout
+    import sqlite3
+    con = sqlite3.connect(tmp_path / "runs" / "runs.db")
+    rows = dict(con.execute("SELECT pipeline, status || ': ' || detail FROM runs").fetchall())
+    con.close()
+    assert rows["slow"].startswith("failed: abandoned"), rows
+    assert rows["quick"].startswith("succeeded"), rows
+    # The killed command's task outlives it in its own process group: end it.
+    for pid_file in (tmp_path / "runs" / "runs").rglob("pid"):
+        pid = int(pid_file.read_text().strip().split(":")[1])
+        try:
+            os.killpg(pid, 9)
+        except ProcessLookupError:
+            pass
