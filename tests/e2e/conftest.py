@@ -451,6 +451,17 @@ class Server:
         return r.text
 
 
+def wait_for(predicate, timeout=20.0, what="condition"):
+    """The first truthy value of predicate(), polled every 50 ms; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 class ServerFactory:
     def __init__(self, tmp_path_factory):
         self.tmp_path_factory = tmp_path_factory

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from conftest import (GITHUB_SECRET, MLFLOW_SECRET, REPO_ROOT, github_push_body, mlflow_body,
-                      new_id, signed_headers)
+                      new_id, signed_headers, wait_for)
 
 OPENAPI = REPO_ROOT / "docs" / "openapi.yaml"
 SERVE_CPP = REPO_ROOT / "orchestrator" / "app" / "serve.cpp"
@@ -271,16 +271,6 @@ def test_the_schema_check_catches_what_it_should(doc):
 # --------------------------------------------------------------------------------------------
 # The live server
 # --------------------------------------------------------------------------------------------
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
 
 def trigger(server, pipeline, body):
     r = server.request("POST", f"/api/v1/pipelines/{pipeline}/runs", body=json.dumps(body))

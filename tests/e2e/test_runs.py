@@ -10,7 +10,7 @@ import textwrap
 import time
 import uuid
 
-from conftest import MLFLOW_SECRET, mlflow_body
+from conftest import MLFLOW_SECRET, mlflow_body, wait_for
 
 ENDPOINTS = {"mlflow": {"scheme": "mlflow", "secrets": ["env:SG_E2E_MLFLOW"]}}
 SECRETS = {"env:SG_E2E_MLFLOW": MLFLOW_SECRET}
@@ -42,16 +42,6 @@ def runs(server, **filters):
     r = server.get("/api/v1/runs", **filters)
     assert r.status == 200, r
     return r.json()["runs"]
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def run_detail(server, run_id):
