@@ -18,7 +18,6 @@ import http
 import json
 import re
 import textwrap
-import time
 import types
 import urllib.parse
 
