@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -675,6 +676,9 @@ void LocalRunner::RunJob(const JobPtr& job) {
   Clock::time_point drain_until;
   int* fds[2] = {&job->out_fd, &job->err_fd};
   std::vector<char> buffer(64 * 1024);
+  // Readable when the child exits, so that its end is seen at once rather than at the next
+  // tick once its pipes are closed (Linux 5.3 and later; without it, the tick applies).
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 
   while (true) {
     auto now = Clock::now();
@@ -713,8 +717,8 @@ void LocalRunner::RunJob(const JobPtr& job) {
       break;
     }
 
-    pollfd polled[2];
-    int streams[2];
+    pollfd polled[3];
+    int streams[3];
     nfds_t count = 0;
     for (int stream = 0; stream < 2; ++stream) {
       if (*fds[stream] < 0) continue;
@@ -722,9 +726,14 @@ void LocalRunner::RunJob(const JobPtr& job) {
       streams[count] = stream;
       ++count;
     }
+    if (pidfd >= 0 && !reaped) {
+      polled[count] = pollfd{pidfd, POLLIN, 0};
+      streams[count] = -1;
+      ++count;
+    }
     if (::poll(polled, count, static_cast<int>(kPollTick.count())) <= 0) continue;
     for (nfds_t i = 0; i < count; ++i) {
-      if (polled[i].revents == 0) continue;
+      if (polled[i].revents == 0 || streams[i] < 0) continue;
       const ssize_t n = ::read(polled[i].fd, buffer.data(), buffer.size());
       if (n > 0) {
         writer.Feed(streams[i], buffer.data(), static_cast<std::size_t>(n));
@@ -734,7 +743,7 @@ void LocalRunner::RunJob(const JobPtr& job) {
     }
   }
   writer.Finish();
-  for (int* fd : {&job->out_fd, &job->err_fd, &job->log_fd}) CloseFd(*fd);
+  for (int* fd : {&job->out_fd, &job->err_fd, &job->log_fd, &pidfd}) CloseFd(*fd);
 
   JobUpdate update;
   update.external_id = job->external_id;
