@@ -132,7 +132,8 @@ int Serve(const ServeOptions& options) {
       .runs = *run_store,
       .events = *store,
       .runners = {{"local", local_runner.get()}},
-      .pipelines_dir = pipelines_dir};
+      .pipelines_dir = pipelines_dir,
+      .dispatch_interval_ms = 5};
   for (const auto& s : config->secrets) scheduler_options.secrets[s.name] = s.secret.value;
   auto scheduler = std::make_shared<scheduler::Scheduler>(std::move(scheduler_options));
   if (auto loaded = scheduler->Reload(); !loaded) {

@@ -40,6 +40,7 @@ struct Inbox {
   std::vector<Update> updates;
   std::vector<std::int64_t> cancels;
   bool wake = false;
+  bool new_runs = false;  // the API created runs: load them
   bool stop = false;
 };
 
@@ -191,6 +192,10 @@ struct Scheduler::State {
   std::int64_t max_loaded_id = 0;
   std::int64_t cursor = 0;
   std::int64_t last_poll_ms = 0;
+  std::int64_t last_dispatch_ms = 0;
+  bool dispatch_pending = true;
+  bool cursor_dirty = false;       // moved past events that matched nothing, not stored yet
+  std::int64_t cursor_stored_ms = 0;
   bool need_load = true;
   std::map<std::string, std::shared_ptr<const SpecPlan>> plans;  // by revision
   std::map<std::pair<std::string, std::string>, std::int64_t> schedule_slots;
@@ -220,6 +225,14 @@ CatalogPtr Scheduler::catalog() const {
   return state_->catalog;
 }
 
+void Scheduler::WakeForNewRun() {
+  {
+    std::lock_guard lock(state_->inbox->mutex);
+    state_->inbox->new_runs = true;
+  }
+  state_->inbox->cv.notify_all();
+}
+
 void Scheduler::Wake() {
   {
     std::lock_guard lock(state_->inbox->mutex);
@@ -230,7 +243,8 @@ void Scheduler::Wake() {
 
 bool Scheduler::HasWork() const {
   std::lock_guard lock(state_->inbox->mutex);
-  return state_->inbox->wake || !state_->inbox->updates.empty() || !state_->inbox->cancels.empty();
+  return state_->inbox->wake || state_->inbox->new_runs || !state_->inbox->updates.empty() ||
+         !state_->inbox->cancels.empty();
 }
 
 std::size_t Scheduler::ActiveRuns() const { return state_->active.load(); }
@@ -603,7 +617,7 @@ class Stepper {
         spdlog::warn("dispatch_failed error=\"{}\"", events.error().message);
         return;
       }
-      if (events->empty()) return;
+      if (events->empty()) break;
       std::vector<RunRecord> runs;
       for (const auto& event : *events) {
         for (const auto& entry : catalog->entries) {
@@ -614,16 +628,32 @@ class Stepper {
         }
       }
       const std::int64_t last = events->back().id;
-      if (auto stored = options_.runs->Dispatch(runs, last); !stored) {
-        spdlog::warn("dispatch_failed error=\"{}\"", stored.error().message);
-        return;
+      if (runs.empty()) {
+        // Events that start nothing only move the cursor; it is stored with the next runs
+        // or within a second, so a stream of unmatched deliveries costs no write each.
+        // Re-reading them after a restart is harmless: a match is idempotent.
+        state_.cursor = last;
+        state_.cursor_dirty = true;
+      } else {
+        if (auto stored = options_.runs->Dispatch(runs, last); !stored) {
+          spdlog::warn("dispatch_failed error=\"{}\"", stored.error().message);
+          return;
+        }
+        for (const auto& r : runs) {
+          spdlog::info("run_created pipeline={} trigger={}", r.pipeline, r.trigger.key);
+        }
+        state_.cursor = last;
+        state_.cursor_dirty = false;
+        state_.cursor_stored_ms = now_;
+        state_.need_load = true;
       }
-      for (const auto& r : runs) {
-        spdlog::info("run_created pipeline={} trigger={}", r.pipeline, r.trigger.key);
+      if (static_cast<int>(events->size()) < kDispatchBatch) break;
+    }
+    if (state_.cursor_dirty && now_ - state_.cursor_stored_ms >= 1000) {
+      if (options_.runs->Dispatch({}, state_.cursor)) {
+        state_.cursor_dirty = false;
+        state_.cursor_stored_ms = now_;
       }
-      state_.cursor = last;
-      state_.need_load = true;
-      if (static_cast<int>(events->size()) < kDispatchBatch) return;
     }
   }
 
@@ -1057,11 +1087,24 @@ class Stepper {
                    const CatalogPtr& catalog) {
     for (const auto& u : updates) ApplyUpdate(u);
     if (!cancels.empty()) state_.need_load = true;
-    const bool poll = wake || now_ - state_.last_poll_ms >= options_.poll_ms;
-    if (poll) {
+    if (wake) state_.dispatch_pending = true;
+    if (now_ - state_.last_poll_ms >= options_.poll_ms) {
+      // The safety net: read the event log and the run table even without a wake-up.
       state_.last_poll_ms = now_;
-      Dispatch(catalog);
+      state_.dispatch_pending = true;
       state_.need_load = true;
+    }
+    // Under a stream of deliveries, dispatch in batches at most every dispatch_interval_ms
+    // rather than once per delivery.
+    std::int64_t dispatch_due = 0;
+    if (state_.dispatch_pending) {
+      if (now_ - state_.last_dispatch_ms >= options_.dispatch_interval_ms) {
+        state_.dispatch_pending = false;
+        state_.last_dispatch_ms = now_;
+        Dispatch(catalog);
+      } else {
+        dispatch_due = state_.last_dispatch_ms + options_.dispatch_interval_ms;
+      }
     }
     const std::int64_t schedule_ms = Schedules(catalog);
     if (state_.need_load) LoadNew();
@@ -1101,7 +1144,8 @@ class Stepper {
     std::size_t active = 0;
     for (const auto& [id, run] : state_.runs) active += IsFinished(run.rec.status) ? 0 : 1;
     state_.active = active;
-    return NextTimer(schedule_ms);
+    const std::int64_t next = NextTimer(schedule_ms);
+    return dispatch_due > 0 && (next == 0 || dispatch_due < next) ? dispatch_due : next;
   }
 
   const SchedulerOptions& options_;
@@ -1144,6 +1188,7 @@ std::int64_t Scheduler::Step() {
     updates.swap(state_->inbox->updates);
     cancels.swap(state_->inbox->cancels);
     wake = std::exchange(state_->inbox->wake, false);
+    if (std::exchange(state_->inbox->new_runs, false)) state_->need_load = true;
   }
   Stepper stepper(options_, *state_, options_.now_ms());
   return stepper.Run(std::move(updates), std::move(cancels), wake, catalog());
@@ -1160,7 +1205,8 @@ void Scheduler::Start() {
       std::int64_t wait = options_.poll_ms;
       if (next > 0) wait = std::clamp<std::int64_t>(next - options_.now_ms(), 0, wait);
       inbox->cv.wait_for(lock, std::chrono::milliseconds(wait), [&] {
-        return inbox->stop || inbox->wake || !inbox->updates.empty() || !inbox->cancels.empty();
+        return inbox->stop || inbox->wake || inbox->new_runs || !inbox->updates.empty() ||
+               !inbox->cancels.empty();
       });
       if (inbox->stop) return;
     }
@@ -1309,7 +1355,7 @@ Result<std::int64_t> Scheduler::Trigger(const std::string& pipeline,
                                          std::move(*checked), now);
   auto created = options_.runs->CreateRun(run);
   if (!created) return tl::unexpected(created.error());
-  Wake();
+  WakeForNewRun();
   return created->id;
 }
 
@@ -1361,7 +1407,7 @@ Result<std::int64_t> Scheduler::Rerun(std::int64_t run_id) {
   }
   auto created = options_.runs->CreateRun(run);
   if (!created) return tl::unexpected(created.error());
-  Wake();
+  WakeForNewRun();
   return created->id;
 }
 

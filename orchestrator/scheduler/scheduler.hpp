@@ -29,6 +29,9 @@ struct SchedulerOptions {
   /// Called on the scheduler's thread when a run has finished and is stored.
   std::function<void(const RunRecord& run)> on_run_finished;
   std::int64_t poll_ms = 1000;  // how often the event log is read without a Wake()
+  /// Under a stream of deliveries, the event log is read at most this often (0: on every
+  /// wake-up); a delivery after a quiet spell is dispatched at once either way.
+  std::int64_t dispatch_interval_ms = 0;
   /// A task that outlives its timeout by this much is cancelled by the scheduler itself,
   /// should its runner not have stopped it.
   std::int64_t timeout_grace_ms = 30'000;
@@ -83,6 +86,8 @@ class Scheduler final : public RunService {
   struct State;
 
  private:
+  void WakeForNewRun();
+
   SchedulerOptions options_;
   std::unique_ptr<State> state_;
   std::thread thread_;

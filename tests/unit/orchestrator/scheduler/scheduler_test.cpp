@@ -200,6 +200,7 @@ class SchedulerTest : public ::testing::Test {
         .on_task_change = [this](const RunRecord&,
                                  const TaskRecord& t) { changes_.push_back(t.id); },
         .on_run_finished = [this](const RunRecord& r) { finished_.push_back(r.id); },
+        .dispatch_interval_ms = dispatch_interval_ms_,
         .timeout_grace_ms = grace_ms_};
   }
 
@@ -279,6 +280,7 @@ class SchedulerTest : public ::testing::Test {
 
   test::TempDir dir_;
   std::int64_t now_ = kStartMs;
+  std::int64_t dispatch_interval_ms_ = 0;
   std::int64_t grace_ms_ = 30'000;
   std::shared_ptr<store::SqliteRunStore> runs_;
   std::shared_ptr<FakeEventStore> events_ = std::make_shared<FakeEventStore>();
@@ -1267,6 +1269,11 @@ TEST_F(SchedulerTest, EachEventStartsOneRunPerPipelineRevision) {
   scheduler_->Wake();
   Step();
   EXPECT_EQ(RunsOf("on-new-version").size(), 1U);
+  // An event that starts nothing moves the stored cursor only within a second, not at once.
+  EXPECT_EQ(runs_->DispatchCursor().value_or(0), 1);
+  now_ += 1'000;
+  scheduler_->Wake();
+  Step();
   EXPECT_EQ(runs_->DispatchCursor().value_or(0), 2);
 
   Boot({kOnNewVersion}, /*recover=*/false);  // cursor at 0: every event is matched again
@@ -1288,6 +1295,23 @@ TEST_F(SchedulerTest, EachEventStartsOneRunPerPipelineRevision) {
   ASSERT_EQ(runs.size(), 2U);
   EXPECT_EQ(runs[0].trigger.key, "event:3");
   EXPECT_NE(GetRun(runs[0].id).revision, GetRun(id).revision);
+}
+
+TEST_F(SchedulerTest, AStreamOfDeliveriesIsDispatchedInPacedBatches) {
+  dispatch_interval_ms_ = 5;
+  Boot({kOnNewVersion});
+  events_->Add(ModelVersionCreated("churn"));
+  scheduler_->Wake();
+  Step();
+  EXPECT_EQ(RunsOf("on-new-version").size(), 1U) << "after a quiet spell: at once";
+  events_->Add(ModelVersionCreated("churn-eu"));
+  events_->Add(ModelVersionCreated("churn-us"));
+  scheduler_->Wake();
+  EXPECT_EQ(Step(), now_ + 5) << "the next read of the event log is due 5 ms after the last";
+  EXPECT_EQ(RunsOf("on-new-version").size(), 1U);
+  now_ += 5;
+  Step();
+  EXPECT_EQ(RunsOf("on-new-version").size(), 3U) << "both in one batch";
 }
 
 TEST_F(SchedulerTest, DispatchReadsTheEventLogInBatchesToTheEnd) {
