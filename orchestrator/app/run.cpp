@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -53,10 +54,21 @@ Result<Json> ReadJsonFile(const std::string& path) {
   return doc;
 }
 
-// Prints each task's state changes as they are stored, and keeps the finished run.
+// Shows the run as it goes and keeps the finished run. On a terminal: a task table redrawn in
+// place (states, attempts, elapsed time, details). Otherwise: one line per state change, so
+// that logs and pipes read well.
 class Console final {
  public:
+  Console() : tty_(::isatty(STDOUT_FILENO) == 1) {}
+
   void OnTask(const RunRecord& /*run*/, const TaskRecord& task) {
+    std::lock_guard lock(mutex_);
+    if (!rows_.contains(task.id)) order_.push_back(task.id);
+    rows_[task.id] = task;
+    if (tty_) {
+      DrawLocked();
+      return;
+    }
     std::string extra = task.detail;
     if (task.attempt > 1 && task.state == TaskState::kQueued) extra = "attempt " + std::to_string(task.attempt);
     std::printf("%s  %-28s %-10s%s%s\n", Now().c_str(), task.id.c_str(), TaskStateName(task.state),
@@ -78,10 +90,12 @@ class Console final {
     std::unique_lock lock(mutex_);
     while (!finished_) {
       done_.wait_for(lock, std::chrono::milliseconds(100));
+      if (tty_ && !finished_) DrawLocked();  // elapsed times move on
       if (g_interrupted.load() && !cancel_sent) {
         cancel_sent = true;
-        lock.unlock();
         std::printf("%s  interrupted: cancelling running tasks\n", Now().c_str());
+        drawn_ = 0;  // the table continues below the message
+        lock.unlock();
         cancel();
         lock.lock();
       }
@@ -90,9 +104,28 @@ class Console final {
   }
 
  private:
+  void DrawLocked() {
+    if (drawn_ > 0) std::printf("\033[%zuA", drawn_);  // back to the table's first line
+    const auto now = UnixMillisNow();
+    for (const auto& id : order_) {
+      const TaskRecord& t = rows_.at(id);
+      const std::int64_t end = t.finished_ms > 0 ? t.finished_ms : now;
+      const double seconds = t.started_ms > 0 ? static_cast<double>(end - t.started_ms) / 1000.0 : 0.0;
+      std::string detail = t.detail.substr(0, 60);
+      std::printf("\033[2K  %-28s %-10s %3d %7.1fs  %s\n", id.c_str(), TaskStateName(t.state),
+                  t.attempt, seconds, detail.c_str());
+    }
+    drawn_ = order_.size();
+    std::fflush(stdout);
+  }
+
+  const bool tty_;
   std::mutex mutex_;
   std::condition_variable done_;
   std::optional<RunRecord> finished_;
+  std::vector<std::string> order_;
+  std::map<std::string, TaskRecord> rows_;
+  std::size_t drawn_ = 0;
 };
 
 int Summary(const RunRecord& run) {
