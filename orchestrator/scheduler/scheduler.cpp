@@ -55,6 +55,7 @@ struct TaskPlan {
 
 struct SpecPlan {
   std::shared_ptr<const PipelineSpec> spec;
+  std::vector<std::pair<std::string, pipelines::Template>> env;  // the pipeline's env:
   std::map<std::string, TaskPlan> tasks;
 };
 
@@ -72,6 +73,7 @@ struct LiveRun {
   std::shared_ptr<const SpecPlan> plan;
   Json event = Json::object();
   Json inputs = Json::object();
+  Json env = Json::object();  // the pipeline's env:, rendered once for the run
   std::vector<Instance> instances;
   std::unordered_map<std::string, std::size_t> index;
   std::vector<DagTask> dag;  // by instance index
@@ -138,9 +140,10 @@ Result<std::shared_ptr<const SpecPlan>> MakePlan(const std::string& text, const 
     if (!t) return tl::unexpected(t.error());
     pipeline_env.emplace_back(key, std::move(*t));
   }
+  plan->env = pipeline_env;
   for (const auto& task : plan->spec->tasks) {
     TaskPlan tp;
-    tp.env = pipeline_env;
+    tp.env = pipeline_env;  // the task's own entries follow and win
     for (const auto& [key, value] : task.env) {
       auto t = pipelines::ParseTemplate(value);
       if (!t) return tl::unexpected(t.error());
@@ -295,6 +298,7 @@ class Stepper {
     if (run.event.is_discarded()) run.event = Json::object();
     run.inputs = Json::parse(run.rec.inputs_json, nullptr, false);
     if (run.inputs.is_discarded()) run.inputs = Json::object();
+    RenderRunEnv(run);
     const PipelineSpec& spec = *run.plan->spec;
     for (const auto& task : spec.tasks) {
       auto add = [&](std::string instance_id, pipelines::MatrixCombination combo) {
@@ -398,12 +402,46 @@ class Stepper {
     return it == options_.runners.end() ? nullptr : it->second;
   }
 
+  // How bad a state is, for the status of a matrix task: its worst instance's.
+  static int Severity(const std::string& status) {
+    static const char* const kOrder[] = {"succeeded", "skipped", "pending", "queued",
+                                         "running",   "cancelled", "timed_out", "failed"};
+    for (int i = 0; i < 8; ++i) {
+      if (status == kOrder[i]) return i;
+    }
+    return 0;
+  }
+
   static void AddTaskContext(Json& tasks, const Instance& i) {
     Json& entry = tasks[i.task->id];
     if (!entry.contains("outputs")) entry["outputs"] = Json::object();
     for (const auto& [k, v] : i.rec.outputs) entry["outputs"][k] = v;
     const std::string status = TaskStateName(i.rec.state);
-    if (!entry.contains("status") || status == "failed") entry["status"] = status;
+    if (!entry.contains("status") ||
+        Severity(status) > Severity(entry["status"].get<std::string>())) {
+      entry["status"] = status;
+    }
+  }
+
+  // The `env` context: the pipeline's env: with its expressions evaluated (it can read the
+  // event, inputs, secrets and run, not tasks). A value that does not evaluate reads as "";
+  // the task that uses it fails with the reason when its own env is rendered.
+  void RenderRunEnv(LiveRun& run) const {
+    Json secrets = Json::object();
+    for (const auto& [k, v] : options_.secrets) secrets[k] = v;
+    const pipelines::ExpressionContext ctx{
+        .data = Json{{"event", run.event},
+                     {"inputs", run.inputs},
+                     {"secrets", secrets},
+                     {"run",
+                      {{"id", std::to_string(run.rec.id)},
+                       {"pipeline", run.rec.pipeline},
+                       {"revision", run.rec.revision},
+                       {"trigger", run.rec.trigger.kind}}}}};
+    for (const auto& [key, t] : run.plan->env) {
+      auto rendered = pipelines::Render(t, ctx);
+      run.env[key] = rendered ? *rendered : std::string();
+    }
   }
 
   Json TasksContext(const LiveRun& run, const TaskPlan& plan) const {
@@ -431,7 +469,7 @@ class Stepper {
                      {"inputs", run.inputs},
                      {"tasks", TasksContext(run, plan)},
                      {"matrix", matrix},
-                     {"env", Json(run.plan->spec->env)},
+                     {"env", run.env},
                      {"secrets", secrets},
                      {"run",
                       {{"id", std::to_string(run.rec.id)},

@@ -1236,6 +1236,42 @@ TEST_F(SchedulerTest, UpdatesForAStoppedSchedulerAreDropped) {
 // ---------------------------------------------------------------------------------------
 // 10. Dispatch idempotence
 
+constexpr const char* kContexts = R"(name: contexts
+on:
+  manual:
+    inputs:
+      region: {type: string, default: eu}
+env:
+  TARGET: "models-${{ inputs.region }}"
+tasks:
+  test:
+    matrix:
+      shard: ["1", "2"]
+    run: echo test
+  report:
+    needs: [test]
+    if: always()
+    env:
+      FROM_ENV: "${{ env.TARGET }}"
+      STATUS: "${{ tasks.test.status }}"
+    run: echo "$FROM_ENV $STATUS"
+)";
+
+TEST_F(SchedulerTest, EnvContextIsRenderedAndAMatrixShowsItsWorstInstance) {
+  Boot({kContexts});
+  const auto id = Trigger("contexts");
+  Step();
+  Succeed(id, "test (1)");
+  Report(id, "test (2)", Update(JobState::kTimedOut));
+  Step();
+  const JobSpec report = LatestSpec(id, "report");
+  // ${{ env.TARGET }} reads the value, not the text of the template.
+  EXPECT_EQ(report.env.at("FROM_ENV"), "models-eu");
+  EXPECT_EQ(report.env.at("TARGET"), "models-eu");
+  // One instance timed out: the matrix task's status says so, not the other's success.
+  EXPECT_EQ(report.env.at("STATUS"), "timed_out");
+}
+
 constexpr const char* kOnNewVersion = R"(name: on-new-version
 on:
   registry:
