@@ -85,18 +85,26 @@ class Checker final {
     return true;
   }
 
-  // A string or a list of strings.
-  std::vector<std::string> Strings(const YAML::Node& node, const std::string& what) {
-    std::vector<std::string> out;
+  // A string or a list of strings, each with its node (for errors about one entry).
+  std::vector<std::pair<YAML::Node, std::string>> Entries(const YAML::Node& node,
+                                                          const std::string& what) {
+    std::vector<std::pair<YAML::Node, std::string>> out;
     if (node.IsScalar()) {
-      out.push_back(node.Scalar());
+      out.emplace_back(node, node.Scalar());
     } else if (node.IsSequence()) {
       for (const auto& item : node) {
-        if (auto s = Scalar(item, what + " entries")) out.push_back(*s);
+        if (auto s = Scalar(item, what + " entries")) out.emplace_back(item, *s);
       }
     } else {
       Error(node, what + " must be a value or a list of values, e.g. [a, b]");
     }
+    return out;
+  }
+
+  // A string or a list of strings.
+  std::vector<std::string> Strings(const YAML::Node& node, const std::string& what) {
+    std::vector<std::string> out;
+    for (auto& entry : Entries(node, what)) out.push_back(std::move(entry.second));
     return out;
   }
 
@@ -283,41 +291,252 @@ std::optional<ManualInput> ParseInput(Checker& c, const std::string& name, const
   return input;
 }
 
+// Registry stages, as a registry spells them; a trigger compares them without regard to case
+// (MatchesRegistryTrigger).
+const std::vector<std::string>& RegistryStages() {
+  static const std::vector<std::string> kStages = {"None", "Staging", "Production", "Archived"};
+  return kStages;
+}
+
+// The canonical types a registry trigger takes: all but git's push.
+const std::vector<std::string>& RegistryEventTypes() {
+  static const std::vector<std::string> kTypes = [] {
+    std::vector<std::string> types;
+    for (const auto& type : CanonicalEventTypes()) {
+      if (type != "push") types.push_back(type);
+    }
+    return types;
+  }();
+  return kTypes;
+}
+
+// The types whose events carry a stage, and those that carry an alias, as matching sees them
+// (MatchesRegistryTrigger).
+bool CarriesStage(const std::string& type) {
+  return type == "transition_request.created" || type == "model_version.stage_transitioned";
+}
+
+bool IsAliasEvent(const std::string& type) { return type.starts_with("model_version_alias."); }
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+// The stage `text` names without regard to case, in the registry's spelling; empty if none.
+std::string StageNamed(std::string_view text) {
+  for (const auto& stage : RegistryStages()) {
+    if (Lower(stage) == Lower(text)) return stage;
+  }
+  return "";
+}
+
+// The stage a misspelt one most likely means: the same word with stray spaces, the only stage
+// it abbreviates (Prod), or the closest by edit distance, all without regard to case.
+std::string SuggestStage(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  const auto last = text.find_last_not_of(" \t");
+  const std::string_view trimmed =
+      first == std::string_view::npos ? std::string_view() : text.substr(first, last - first + 1);
+  if (auto stage = StageNamed(trimmed); !stage.empty()) return stage;
+  const std::string word = Lower(trimmed);
+  std::vector<std::string> lowered;
+  std::string prefixed;
+  int prefix_matches = 0;
+  for (const auto& stage : RegistryStages()) {
+    lowered.push_back(Lower(stage));
+    if (word.size() >= 2 && lowered.back().starts_with(word)) {
+      prefixed = stage;
+      ++prefix_matches;
+    }
+  }
+  if (prefix_matches == 1) return prefixed;
+  const std::string hint = Suggest(word, lowered);
+  return hint.empty() ? "" : StageNamed(hint);
+}
+
+// `stages` in the registry's order (None, Staging, Production, Archived).
+std::string JoinStages(const std::set<std::string>& stages, const std::string& sep) {
+  std::vector<std::string> ordered;
+  for (const auto& stage : RegistryStages()) {
+    if (stages.contains(stage)) ordered.push_back(stage);
+  }
+  return Join(ordered, sep);
+}
+
+// One entry of on.registry.events that names a registry event.
+struct RegistryEvent {
+  YAML::Node node;
+  std::string spelling;
+  CanonicalType canonical;
+};
+
+// to_stage is a single filter for the whole trigger (RegistryTrigger::to_stages), so a stage
+// implied by a Databricks name (TRANSITION_REQUEST_TO_PRODUCTION_CREATED) also filters every
+// other stage-carrying event of the trigger. Accepts the combinations where that changes
+// nothing: every stage-carrying type ends up accepting exactly the stages its entries ask
+// for (several names of one type, such as the TO_STAGING and TO_PRODUCTION requests, or
+// names of two types that imply the same stage), and an explicit to_stage that agrees with
+// the implied stages. Rejects the others, with the unambiguous canonical spelling.
+void CheckImpliedStages(Checker& c, const std::vector<RegistryEvent>& events,
+                        const std::vector<std::string>& explicit_stages) {
+  std::set<std::string> implied;
+  std::vector<std::string> implying;  // 'spelling' (stage), once each
+  std::vector<std::string> types;     // canonical types in file order, once each
+  for (const auto& e : events) {
+    if (std::find(types.begin(), types.end(), e.canonical.type) == types.end()) {
+      types.push_back(e.canonical.type);
+    }
+    if (e.canonical.to_stage.empty()) continue;
+    implied.insert(e.canonical.to_stage);
+    const std::string named = "'" + e.spelling + "' (" + e.canonical.to_stage + ")";
+    if (std::find(implying.begin(), implying.end(), named) == implying.end()) {
+      implying.push_back(named);
+    }
+  }
+  if (implied.empty()) return;
+  const std::set<std::string> given(explicit_stages.begin(), explicit_stages.end());
+  std::set<std::string> filter = implied;  // what every stage-carrying event will be held to
+  filter.insert(given.begin(), given.end());
+  // The stages one entry asks for; nullopt: any stage.
+  auto wanted = [&](const RegistryEvent& e) -> std::optional<std::set<std::string>> {
+    if (!e.canonical.to_stage.empty()) return std::set<std::string>{e.canonical.to_stage};
+    if (!given.empty()) return given;
+    return std::nullopt;
+  };
+  bool ambiguous = false;
+  for (const auto& type : types) {
+    if (!CarriesStage(type)) continue;
+    std::optional<std::set<std::string>> stages = std::set<std::string>{};
+    for (const auto& e : events) {
+      if (e.canonical.type != type) continue;
+      const auto w = wanted(e);
+      if (!w) {
+        stages.reset();
+        break;
+      }
+      stages->insert(w->begin(), w->end());
+    }
+    ambiguous = ambiguous || !stages || *stages != filter;
+  }
+  const RegistryEvent* culprit = nullptr;  // a name whose stage to_stage does not list
+  for (const auto& e : events) {
+    if (!given.empty() && !e.canonical.to_stage.empty() && !given.contains(e.canonical.to_stage)) {
+      culprit = &e;
+      break;
+    }
+  }
+  if (!ambiguous && culprit == nullptr) return;
+  const RegistryEvent& first = *std::find_if(events.begin(), events.end(), [](const auto& e) {
+    return !e.canonical.to_stage.empty();
+  });
+  const std::string rewrite = "events: [" + Join(types) + "]";
+  if (!given.empty()) {
+    const RegistryEvent& e = culprit != nullptr ? *culprit : first;
+    c.Error(e.node, "event '" + e.spelling + "' implies to_stage " + e.canonical.to_stage +
+                        ", which conflicts with to_stage: [" + Join(explicit_stages) +
+                        "] (to_stage is one filter for the whole trigger); write " + rewrite +
+                        " with only the stages you mean in to_stage:, e.g. to_stage: [" +
+                        JoinStages(implied, ", ") + "]");
+    return;
+  }
+  std::vector<std::string> affected;  // entries held to other stages than they ask for
+  for (const auto& e : events) {
+    if (!CarriesStage(e.canonical.type) || wanted(e) == filter) continue;
+    const std::string quoted = "'" + e.spelling + "'";
+    if (std::find(affected.begin(), affected.end(), quoted) == affected.end()) {
+      affected.push_back(quoted);
+    }
+  }
+  c.Error(first.node, (implying.size() == 1 ? "the stage implied by " + implying[0] + " joins"
+                                            : "the stages implied by " + Join(implying) + " join") +
+                          " the one to_stage filter of the whole trigger, so " + Join(affected) +
+                          " would match only to_stage " + JoinStages(filter, " or ") + "; write " +
+                          rewrite + " with to_stage: [" + JoinStages(filter, ", ") +
+                          "] if that is what you mean, or give events that need another stage a "
+                          "pipeline of their own");
+}
+
+void ParseRegistry(Checker& c, const YAML::Node& registry, RegistryTrigger& trigger) {
+  if (!c.Map(registry, "on.registry",
+             "{events: [transition_request.created], models: [\"churn-*\"]}")) {
+    return;
+  }
+  c.Keys(registry, {"events", "models", "to_stage", "aliases"}, "on.registry");
+  std::vector<RegistryEvent> events;
+  bool events_ok = static_cast<bool>(registry["events"]);  // every entry names a registry event
+  if (registry["events"]) {
+    for (auto& [item, e] : c.Entries(registry["events"], "on.registry.events")) {
+      const auto canonical = CanonicalizeEventType(e);
+      if (canonical && canonical->type == "push") {
+        c.Error(item, "'" + e + "' is a git event, not a model registry event; registry triggers "
+                          "take model registry events: " + Join(RegistryEventTypes()) +
+                          " (or their Databricks or MLflow spellings, e.g. "
+                          "TRANSITION_REQUEST_CREATED)");
+        events_ok = false;
+      } else if (canonical) {
+        trigger.events.push_back(canonical->type);
+        if (!canonical->to_stage.empty()) trigger.to_stages.push_back(canonical->to_stage);
+        events.push_back(RegistryEvent{item, e, *canonical});
+      } else {
+        const std::string hint = Suggest(e, RegistryEventTypes());
+        c.Error(item, "unknown event '" + e + "'" +
+                          (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                          " (events: " + Join(RegistryEventTypes()) +
+                          ", or a Databricks or MLflow event name)");
+        events_ok = false;
+      }
+    }
+  } else {
+    c.Error(registry, "on.registry needs events: [...], e.g. [transition_request.created]");
+  }
+  if (registry["models"]) trigger.models = c.Strings(registry["models"], "on.registry.models");
+  std::vector<std::string> explicit_stages;  // in the registry's spelling
+  bool stages_ok = true;
+  if (const auto to_stage = registry["to_stage"]) {
+    for (const auto& [item, s] : c.Entries(to_stage, "on.registry.to_stage")) {
+      if (auto stage = StageNamed(s); !stage.empty()) {
+        trigger.to_stages.push_back(stage);
+        explicit_stages.push_back(stage);
+      } else {
+        const std::string hint = SuggestStage(s);
+        c.Error(item, "on.registry.to_stage: '" + s + "' is not a registry stage" +
+                          (hint.empty() ? "" : "; did you mean '" + hint + "'?") + " (stages: " +
+                          Join(RegistryStages()) + "; case does not matter)");
+        stages_ok = false;
+      }
+    }
+    const bool any_stage = std::any_of(events.begin(), events.end(), [](const auto& e) {
+      return CarriesStage(e.canonical.type);
+    });
+    if (events_ok && !any_stage) {
+      c.Error(to_stage, "on.registry.to_stage only filters events that carry a stage "
+                        "(transition_request.created, model_version.stage_transitioned), and "
+                        "events: lists none; add one of them to events:, or remove to_stage:");
+    }
+  }
+  if (const auto aliases = registry["aliases"]) {
+    trigger.aliases = c.Strings(aliases, "on.registry.aliases");
+    const bool any_alias = std::any_of(events.begin(), events.end(), [](const auto& e) {
+      return IsAliasEvent(e.canonical.type);
+    });
+    if (events_ok && !any_alias) {
+      c.Error(aliases,
+              "on.registry.aliases only filters alias events (model_version_alias.created, "
+              "model_version_alias.deleted), and events: lists none; add "
+              "model_version_alias.created to events:, or remove aliases:");
+    }
+  }
+  if (events_ok && stages_ok) CheckImpliedStages(c, events, explicit_stages);
+}
+
 void ParseOn(Checker& c, const YAML::Node& node, TriggerSpec& on) {
   if (!c.Map(node, "on", "on: {registry: {events: [model_version.created]}}")) return;
   c.Keys(node, {"registry", "schedule", "manual"}, "on");
   if (const auto registry = node["registry"]) {
     RegistryTrigger trigger;
-    if (c.Map(registry, "on.registry", "{events: [transition_request.created], models: [\"churn-*\"]}")) {
-      c.Keys(registry, {"events", "models", "to_stage", "aliases"}, "on.registry");
-      if (registry["events"]) {
-        for (std::size_t i = 0; i < registry["events"].size() || registry["events"].IsScalar(); ++i) {
-          const YAML::Node item = registry["events"].IsScalar() ? registry["events"] : registry["events"][i];
-          if (auto e = c.Scalar(item, "on.registry.events entries")) {
-            if (const auto canonical = CanonicalizeEventType(*e)) {
-              trigger.events.push_back(canonical->type);
-              if (!canonical->to_stage.empty()) trigger.to_stages.push_back(canonical->to_stage);
-            } else {
-              const std::string hint = Suggest(*e, CanonicalEventTypes());
-              c.Error(item, "unknown event '" + *e + "'" +
-                                (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
-                                " (events: " + Join(CanonicalEventTypes()) +
-                                ", or a Databricks or MLflow event name)");
-            }
-          }
-          if (registry["events"].IsScalar()) break;
-        }
-      } else {
-        c.Error(registry, "on.registry needs events: [...], e.g. [transition_request.created]");
-      }
-      if (registry["models"]) trigger.models = c.Strings(registry["models"], "on.registry.models");
-      if (registry["to_stage"]) {
-        for (auto& s : c.Strings(registry["to_stage"], "on.registry.to_stage")) {
-          trigger.to_stages.push_back(s);
-        }
-      }
-      if (registry["aliases"]) trigger.aliases = c.Strings(registry["aliases"], "on.registry.aliases");
-    }
+    ParseRegistry(c, registry, trigger);
     on.registry = std::move(trigger);
   }
   if (const auto schedule = node["schedule"]) {
@@ -357,6 +576,22 @@ void ParseOn(Checker& c, const YAML::Node& node, TriggerSpec& on) {
   if (!node["registry"] && !node["schedule"] && !node["manual"]) {
     c.Error(node, "on: needs at least one of registry:, schedule: or manual:");
   }
+}
+
+// The runner kinds stagegate has or plans; which of them can run tasks is up to the server's
+// configuration (runners:), so a task naming one that is not configured fails when it starts.
+std::string ParseRunner(Checker& c, const YAML::Node& node, const std::string& where) {
+  auto runner = c.Scalar(node, "runner");
+  if (!runner) return "";
+  static const std::vector<std::string> kRunners = {"local", "slurm", "kubernetes", "databricks"};
+  if (std::find(kRunners.begin(), kRunners.end(), *runner) == kRunners.end()) {
+    const std::string hint = Suggest(*runner, kRunners);
+    c.Error(node, where + ": unknown runner '" + *runner + "'" +
+                      (hint.empty() ? "" : "; did you mean '" + hint + "'?") + " (runners: " +
+                      Join(kRunners) + "; a runner must also be configured on the server, "
+                      "under runners:, to run tasks)");
+  }
+  return *runner;
 }
 
 std::optional<MatrixSpec> ParseMatrix(Checker& c, const YAML::Node& node, const std::string& id) {
@@ -430,7 +665,7 @@ TaskSpec ParseTask(Checker& c, const std::string& id, const YAML::Node& key, con
   if (node["retry_backoff"]) {
     t.retry_backoff = c.Duration(node["retry_backoff"], "retry_backoff").value_or(std::chrono::milliseconds(0));
   }
-  if (node["runner"]) t.runner = c.Scalar(node["runner"], "runner").value_or("");
+  if (node["runner"]) t.runner = ParseRunner(c, node["runner"], "task '" + id + "'");
   if (node["resources"]) t.resources = c.StringMap(node["resources"], "task '" + id + "' resources");
   if (node["matrix"]) t.matrix = ParseMatrix(c, node["matrix"], id);
   if (node["continue_on_error"]) {
@@ -577,7 +812,11 @@ LoadedPipeline LoadPipelineText(const std::string& text, const std::string& file
   if (const auto node = root["defaults"]) {
     if (c.Map(node, "defaults", "{runner: local, timeout: 30m, retries: 0}")) {
       c.Keys(node, {"runner", "timeout", "retries", "retry_backoff"}, "defaults");
-      if (node["runner"]) spec.defaults.runner = c.Scalar(node["runner"], "runner").value_or("local");
+      if (node["runner"]) {
+        if (auto runner = ParseRunner(c, node["runner"], "defaults"); !runner.empty()) {
+          spec.defaults.runner = runner;
+        }
+      }
       if (node["timeout"]) spec.defaults.timeout = c.Duration(node["timeout"], "timeout").value_or(spec.defaults.timeout);
       if (node["retries"]) spec.defaults.retries = c.Int(node["retries"], "retries", 0, 10).value_or(0);
       if (node["retry_backoff"]) {

@@ -4,8 +4,12 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include <gtest/gtest.h>
+
+#include "pipelines/trigger.hpp"
 
 namespace stagegate::pipelines {
 namespace {
@@ -105,6 +109,77 @@ TEST(PipelineLoaderTest, DatabricksSpellingsAreCanonicalAndImplyTheStage) {
   ASSERT_TRUE(loaded.spec) << Rendered(loaded);
   EXPECT_EQ(loaded.spec->on.registry->events, std::vector<std::string>{"transition_request.created"});
   EXPECT_EQ(loaded.spec->on.registry->to_stages, std::vector<std::string>{"Production"});
+}
+
+// A pipeline with this on.registry; in it, $P, $S, $MV and $TR stand for the long Databricks
+// names of requests to Production and Staging, stage transitions and all requests.
+LoadedPipeline LoadRegistry(std::string registry) {
+  const std::pair<const char*, const char*> names[] = {
+      {"$P", "TRANSITION_REQUEST_TO_PRODUCTION_CREATED"},
+      {"$S", "TRANSITION_REQUEST_TO_STAGING_CREATED"},
+      {"$MV", "MODEL_VERSION_TRANSITIONED_STAGE"},
+      {"$TR", "TRANSITION_REQUEST_CREATED"}};
+  for (const auto& [short_name, name] : names) {
+    for (auto at = registry.find(short_name); at != std::string::npos;
+         at = registry.find(short_name)) {
+      registry.replace(at, std::string_view(short_name).size(), name);
+    }
+  }
+  return LoadPipelineText("on:\n  registry: " + registry + "\ntasks:\n  a: {run: \"true\"}\n",
+                          "p.yaml");
+}
+
+Event StageEvent(std::string type, std::string to_stage) {
+  Event e;
+  e.type = std::move(type);
+  e.model_name = "m";
+  e.to_stage = std::move(to_stage);
+  return e;
+}
+
+// to_stage is one filter per trigger; stage names that agree with it are fine.
+TEST(PipelineLoaderTest, ImpliedStagesThatAgreeWithTheTriggerFilterAreAccepted) {
+  for (const char* registry : {
+           "{events: [$P, MODEL_VERSION_TRANSITIONED_TO_PRODUCTION]}",
+           "{events: [$S, $P]}",
+           "{events: [$P, MODEL_VERSION_CREATED, COMMENT_CREATED]}",
+           "{events: [$P], to_stage: [production]}",
+           "{events: [$P, $MV], to_stage: Production}",
+       }) {
+    const auto loaded = LoadRegistry(registry);
+    EXPECT_TRUE(loaded.spec) << registry << "\n" << Rendered(loaded);
+  }
+  const auto both = LoadRegistry("{events: [$S, $P]}");
+  ASSERT_TRUE(both.spec);
+  const RegistryTrigger& t = *both.spec->on.registry;
+  EXPECT_TRUE(MatchesRegistryTrigger(t, StageEvent("transition_request.created", "Staging")));
+  EXPECT_TRUE(MatchesRegistryTrigger(t, StageEvent("transition_request.created", "Production")));
+  EXPECT_FALSE(MatchesRegistryTrigger(t, StageEvent("transition_request.created", "Archived")));
+}
+
+TEST(PipelineLoaderTest, ImpliedStagesThatWouldFilterOtherEventsAreRejected) {
+  for (const char* registry : {
+           "{events: [$P, $TR]}",
+           "{events: [$P, MODEL_VERSION_TRANSITIONED_TO_STAGING]}",
+           "{events: [$P], to_stage: [Production, Staging]}",
+           "{events: [$S, $P], to_stage: [Production]}",
+           "{events: [$P, $MV], to_stage: [Staging]}",
+       }) {
+    const auto loaded = LoadRegistry(registry);
+    ASSERT_EQ(loaded.errors.size(), 1U) << registry << "\n" << Rendered(loaded);
+    EXPECT_NE(loaded.errors[0].message.find("transition_request.created"), std::string::npos)
+        << loaded.errors[0].message;
+    EXPECT_NE(loaded.errors[0].message.find("to_stage: ["), std::string::npos)
+        << loaded.errors[0].message;
+  }
+}
+
+TEST(PipelineLoaderTest, StagesAreKeptInTheRegistrySpelling) {
+  const auto loaded =
+      LoadRegistry("{events: [transition_request.created], to_stage: [production, STAGING]}");
+  ASSERT_TRUE(loaded.spec) << Rendered(loaded);
+  EXPECT_EQ(loaded.spec->on.registry->to_stages,
+            (std::vector<std::string>{"Production", "Staging"}));
 }
 
 TEST(PipelineLoaderTest, OutputsOfTransitiveUpstreamTasksAreVisible) {
