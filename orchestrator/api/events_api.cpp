@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/core/event_types.hpp"
+#include "orchestrator/api/api_util.hpp"
 #include "orchestrator/core/run_blocking.hpp"
 #include "orchestrator/core/units.hpp"
 #include "pipelines/event_json.hpp"
@@ -18,21 +19,8 @@ using server::HttpResponse;
 using server::JsonError;
 
 constexpr std::string_view kEventsPath = "/api/v1/events";
-constexpr int kDefaultLimit = 50;
-constexpr int kMaxLimit = 500;
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
-
-bool ParseInt(std::string_view text, std::int64_t& out) {
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
-
-HttpResponse MethodNotAllowed(const std::string& method) {
-  auto r = JsonError(405, "this resource accepts GET only, not " + method);
-  r.headers.emplace_back("Allow", "GET");
-  return r;
-}
+constexpr int kDefaultLimit = kDefaultPageLimit;
+constexpr int kMaxLimit = kMaxPageLimit;
 
 }  // namespace
 
@@ -41,7 +29,7 @@ EventsApi::EventsApi(EventStorePtr store, std::shared_ptr<net::thread_pool> pool
 
 Awaitable<HttpResponse> EventsApi::Handle(server::HttpRequest request) const {
   if (request.method != "GET") {
-    co_return MethodNotAllowed(request.method);
+    co_return MethodNotAllowed(request.method, "GET");
   }
   const std::string_view path = request.Path();
   if (path == kEventsPath || path == std::string(kEventsPath) + "/") {
@@ -117,7 +105,7 @@ OpsApi::OpsApi(EventStorePtr store, std::shared_ptr<Metrics> metrics,
 
 Awaitable<HttpResponse> OpsApi::Handle(server::HttpRequest request) const {
   if (request.method != "GET") {
-    co_return MethodNotAllowed(request.method);
+    co_return MethodNotAllowed(request.method, "GET");
   }
   const std::string_view path = request.Path();
   if (path == "/healthz") {

@@ -11,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
 
+#include "orchestrator/api/api_util.hpp"
 #include "orchestrator/core/run_blocking.hpp"
 #include "orchestrator/core/units.hpp"
 
@@ -22,26 +23,16 @@ using server::HttpResponse;
 using server::JsonError;
 
 constexpr std::string_view kRunsPath = "/api/v1/runs";
-constexpr int kDefaultLimit = 50;
-constexpr int kMaxLimit = 500;
+constexpr int kDefaultLimit = kDefaultPageLimit;
+constexpr int kMaxLimit = kMaxPageLimit;
 constexpr std::uint64_t kMaxLogBytes = 16ULL << 20;  // a whole-log answer is capped at this
 constexpr std::size_t kMaxLogPiece = 64 * 1024;
 constexpr auto kFollowPoll = std::chrono::milliseconds(200);
 
-bool ParseId(std::string_view text, std::int64_t& out) {
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && ptr == text.data() + text.size() && out > 0;
-}
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
+bool ParseId(std::string_view text, std::int64_t& out) { return ParseInt(text, out) && out > 0; }
 
 json TimeOrNull(std::int64_t ms) { return ms == 0 ? json(nullptr) : json(FormatIsoMillis(ms)); }
 
-HttpResponse NotAllowed(const std::string& method, const char* allow) {
-  auto r = JsonError(405, "this resource accepts " + std::string(allow) + " only, not " + method);
-  r.headers.emplace_back("Allow", allow);
-  return r;
-}
 
 json ArtifactsJson(const std::string& dir) {
   json files = json::array();
@@ -254,7 +245,7 @@ Awaitable<HttpResponse> RunsApi::Handle(server::HttpRequest request) const {
   const std::string& method = request.method;
   if (seg.size() >= 3 && seg[2] == "runs") {
     if (seg.size() == 3) {
-      if (method != "GET") co_return NotAllowed(method, "GET");
+      if (method != "GET") co_return MethodNotAllowed(method, "GET");
       co_return co_await ListRuns(request, "");
     }
     std::int64_t id = 0;
@@ -262,31 +253,31 @@ Awaitable<HttpResponse> RunsApi::Handle(server::HttpRequest request) const {
       co_return JsonError(400, "run id '" + seg[3] + "' must be a positive number");
     }
     if (seg.size() == 4) {
-      if (method != "GET") co_return NotAllowed(method, "GET");
+      if (method != "GET") co_return MethodNotAllowed(method, "GET");
       co_return co_await GetRun(id);
     }
     if (seg.size() == 5 && (seg[4] == "cancel" || seg[4] == "rerun")) {
-      if (method != "POST") co_return NotAllowed(method, "POST");
+      if (method != "POST") co_return MethodNotAllowed(method, "POST");
       if (seg[4] == "cancel") co_return co_await CancelRun(id);
       co_return co_await RerunRun(id);
     }
     if (seg.size() == 7 && seg[4] == "tasks" && seg[6] == "logs") {
-      if (method != "GET") co_return NotAllowed(method, "GET");
+      if (method != "GET") co_return MethodNotAllowed(method, "GET");
       co_return co_await Logs(request, id, seg[5]);
     }
   } else if (seg.size() >= 3 && seg[2] == "pipelines") {
     if (seg.size() == 3) {
-      if (method != "GET") co_return NotAllowed(method, "GET");
+      if (method != "GET") co_return MethodNotAllowed(method, "GET");
       co_return co_await ListPipelines();
     }
     if (seg.size() == 4 && seg[3] == "reload") {
-      if (method != "POST") co_return NotAllowed(method, "POST");
+      if (method != "POST") co_return MethodNotAllowed(method, "POST");
       co_return co_await ReloadPipelines();
     }
     if (seg.size() == 5 && seg[4] == "runs") {
       if (method == "POST") co_return co_await TriggerRun(request, seg[3]);
       if (method == "GET") co_return co_await ListRuns(request, seg[3]);
-      co_return NotAllowed(method, "GET, POST");
+      co_return MethodNotAllowed(method, "GET, POST");
     }
   }
   co_return JsonError(404, "no route for " + std::string(path) + "; see docs/api.md");

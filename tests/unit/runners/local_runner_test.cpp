@@ -105,6 +105,21 @@ bool WaitUntilGone(pid_t pid, std::chrono::milliseconds bound) {
   return true;
 }
 
+// A `sleep` in a session (and process group) of its own, as a job left by an earlier
+// stagegate would be; -1 when it cannot be started.
+pid_t SpawnSleepInNewSession(const char* duration_text) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  pid_t pid = -1;
+  char sleep_path[] = "/bin/sleep";
+  std::string duration = duration_text;
+  char* argv[] = {sleep_path, duration.data(), nullptr};
+  const int rc = posix_spawn(&pid, sleep_path, nullptr, &attr, argv, environ);
+  posix_spawnattr_destroy(&attr);
+  return rc == 0 ? pid : -1;
+}
+
 class LocalRunnerTest : public ::testing::Test {
  protected:
   LocalRunnerOptions Options(std::size_t max_parallel = 4,
@@ -381,15 +396,8 @@ TEST_F(LocalRunnerTest, SubmitIsIdempotentPerAttempt) {
 }
 
 TEST_F(LocalRunnerTest, ReattachFollowsALiveProcessGroupUntilItEnds) {
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-  pid_t pid = -1;
-  char sleep_path[] = "/bin/sleep";
-  char duration[] = "2";
-  char* argv[] = {sleep_path, duration, nullptr};
-  ASSERT_EQ(posix_spawn(&pid, sleep_path, nullptr, &attr, argv, environ), 0);
-  posix_spawnattr_destroy(&attr);
+  const pid_t pid = SpawnSleepInNewSession("2");
+  ASSERT_GT(pid, 0);
   std::thread reaper([pid] { ::waitpid(pid, nullptr, 0); });  // so it does not linger as a zombie
 
   LocalRunner runner(Options());
@@ -407,15 +415,8 @@ TEST_F(LocalRunnerTest, ReattachFollowsALiveProcessGroupUntilItEnds) {
 }
 
 TEST_F(LocalRunnerTest, CancelAReattachedProcessGroup) {
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-  pid_t pid = -1;
-  char sleep_path[] = "/bin/sleep";
-  char duration[] = "30";
-  char* argv[] = {sleep_path, duration, nullptr};
-  ASSERT_EQ(posix_spawn(&pid, sleep_path, nullptr, &attr, argv, environ), 0);
-  posix_spawnattr_destroy(&attr);
+  const pid_t pid = SpawnSleepInNewSession("30");
+  ASSERT_GT(pid, 0);
   std::thread reaper([pid] { ::waitpid(pid, nullptr, 0); });
 
   LocalRunner runner(Options());
@@ -449,15 +450,8 @@ TEST_F(LocalRunnerTest, ReattachToADeadProcessIsLostAtOnce) {
 }
 
 TEST_F(LocalRunnerTest, ReattachWithoutAnIdFindsTheJobThroughItsPidFile) {
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-  pid_t pid = -1;
-  char sleep_path[] = "/bin/sleep";
-  char duration[] = "30";
-  char* argv[] = {sleep_path, duration, nullptr};
-  ASSERT_EQ(posix_spawn(&pid, sleep_path, nullptr, &attr, argv, environ), 0);
-  posix_spawnattr_destroy(&attr);
+  const pid_t pid = SpawnSleepInNewSession("30");
+  ASSERT_GT(pid, 0);
   std::thread reaper([pid] { ::waitpid(pid, nullptr, 0); });
 
   // What Submit leaves next to the attempt's log, as if stagegate died before storing the id.
