@@ -35,7 +35,12 @@ Awaitable<HttpResponse> EventsApi::Handle(server::HttpRequest request) const {
   if (path == kEventsPath || path == std::string(kEventsPath) + "/") {
     co_return co_await List(request);
   }
-  co_return co_await Get(path.substr(kEventsPath.size() + 1));
+  const std::string_view rest = path.substr(kEventsPath.size() + 1);
+  if (rest.find('/') != std::string_view::npos) {
+    co_return JsonError(404, "no route for " + request.method + " " + std::string(path) +
+                                 "; see docs/api.md");
+  }
+  co_return co_await Get(rest);
 }
 
 Awaitable<HttpResponse> EventsApi::List(const server::HttpRequest& request) const {

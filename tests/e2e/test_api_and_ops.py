@@ -132,6 +132,8 @@ def test_single_event(seeded):
     assert r.status == 404, r
     assert "999999" in r.json()["error"]["message"]
     assert server.get("/api/v1/events/abc").status == 400
+    r = server.get(f"/api/v1/events/{ids[0]}/headers")  # no such sub-resource
+    assert r.status == 404 and "no route for GET" in r.json()["error"]["message"], r
     r = server.request("DELETE", f"/api/v1/events/{ids[0]}")
     assert r.status == 405 and r.header("Allow") == "GET"
 
