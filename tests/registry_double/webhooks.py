@@ -23,7 +23,7 @@ import time
 import urllib.parse
 import uuid
 
-from registry_double.state import ApiError, compact, invalid, not_found, now_ms, required
+from registry_double.state import compact, invalid, not_found, now_ms, required
 
 DATABRICKS_EVENTS = (
     "MODEL_VERSION_CREATED", "MODEL_VERSION_TRANSITIONED_STAGE", "TRANSITION_REQUEST_CREATED",
@@ -593,5 +593,5 @@ class Webhooks:
                 self._cond.wait(remaining)
 
 
-__all__ = ["ApiError", "Webhooks", "sign_databricks", "sign_mlflow", "mlflow_body",
+__all__ = ["Webhooks", "sign_databricks", "sign_mlflow", "mlflow_body",
            "databricks_body", "mlflow_headers"]
