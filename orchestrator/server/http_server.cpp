@@ -74,7 +74,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
 namespace {
 
-http::response<http::string_body> ToBeast(HttpResponse&& r, unsigned version, bool keep_alive) {
+// For a HEAD request, the header of the GET answer: Content-Length of the body not sent.
+http::response<http::string_body> ToBeast(HttpResponse&& r, unsigned version, bool keep_alive,
+                                          bool head) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "stagegate");
   res.set(http::field::content_type, r.content_type);
@@ -84,6 +86,7 @@ http::response<http::string_body> ToBeast(HttpResponse&& r, unsigned version, bo
   res.body() = std::move(r.body);
   res.keep_alive(keep_alive);
   res.prepare_payload();
+  if (head) res.body().clear();
   return res;
 }
 
@@ -161,8 +164,9 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
 
-  auto write = [&](HttpResponse response, unsigned version, bool keep_alive) -> Awaitable<bool> {
-    auto res = ToBeast(std::move(response), version, keep_alive);
+  auto write = [&](HttpResponse response, unsigned version, bool keep_alive,
+                   bool head = false) -> Awaitable<bool> {
+    auto res = ToBeast(std::move(response), version, keep_alive, head);
     stream.expires_after(limits.body_timeout);
     co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
     co_return !ec;
@@ -248,7 +252,9 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     const bool client_keep_alive = parser.get().keep_alive();
     const bool head = parser.get().method() == http::verb::head;
     in_flight.fetch_add(1);
-    HttpResponse response = co_await handler->Handle(FromBeast(parser.release(), remote));
+    HttpRequest request = FromBeast(parser.release(), remote);
+    if (head) request.method = "GET";  // handlers answer HEAD as GET; the body is not sent
+    HttpResponse response = co_await handler->Handle(std::move(request));
     if (response.stream) {
       // A streamed response is counted in flight until it ends, and always closes the connection.
       co_await WriteStream(stream, std::move(response), version, head, remote);
@@ -256,7 +262,7 @@ Awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
       co_return;
     }
     const bool keep_alive = client_keep_alive && !response.close && !stopping.load();
-    const bool written = co_await write(std::move(response), version, keep_alive);
+    const bool written = co_await write(std::move(response), version, keep_alive, head);
     in_flight.fetch_sub(1);
     if (!written || !keep_alive) {
       break;

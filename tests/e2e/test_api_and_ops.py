@@ -146,6 +146,17 @@ def test_health_and_readiness(seeded):
     assert r.status == 200 and r.json()["status"] == "ready"
 
 
+def test_head_answers_like_get_without_a_body(seeded):
+    server, ids = seeded
+    for path in ["/healthz", "/api/v1/events", f"/api/v1/events/{ids[0]}", "/api/v1/events/999999"]:
+        got = server.get(path)
+        # A HEAD answer announces the GET body's length but carries no body.
+        head = server.request("HEAD", path)
+        assert head.status == got.status, (path, head)
+        assert head.header("Content-Length") == str(len(got.body)), (path, head.headers)
+        assert head.body == b"", (path, head.body)
+
+
 def parse_metrics(text):
     values, types = {}, {}
     for line in text.splitlines():
