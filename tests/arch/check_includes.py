@@ -18,6 +18,7 @@ ALLOWED = {
     # The scheduler and the API interpret pipelines (pure domain logic, no I/O of its own).
     "orchestrator/scheduler": {"orchestrator/core", "pipelines"},
     "orchestrator/server": {"orchestrator/core"},
+    "orchestrator/registry": {"orchestrator/core"},
     "orchestrator/api": {"orchestrator/core", "orchestrator/server", "pipelines"},
     "webhooks": {"orchestrator/core", "orchestrator/server"},
     "pipelines": {"orchestrator/core"},
