@@ -1,4 +1,5 @@
 #include "orchestrator/registry/rest_registry_client.hpp"
+#include "orchestrator/registry/retrying_transport.hpp"
 
 #include <deque>
 #include <memory>
@@ -241,6 +242,72 @@ TEST_F(RestRegistryClientTest, ErrorBodiesMapToErrorCodesWithTheRegistrysMessage
   EXPECT_EQ(garbled.error().message,
             "databricks registry: get model version answered with a body that is not a JSON object "
             "(HTTP 200 on GET /api/2.0/mlflow/model-versions/get)");
+}
+
+class RetryingTransportTest : public ::testing::Test {
+ protected:
+  RetryingTransport Make(RetryPolicy policy = {}) {
+    return RetryingTransport(
+        inner_, policy, [this](std::chrono::milliseconds d) { waits_.push_back(d.count()); },
+        [this] { return random_; });
+  }
+  static RegistryRequest Request() { return RegistryRequest{.method = "POST", .path = "/x", .body = "{}"}; }
+
+  std::shared_ptr<FakeTransport> inner_ = std::make_shared<FakeTransport>();
+  std::vector<std::int64_t> waits_;
+  double random_ = 0.5;
+};
+
+TEST_F(RetryingTransportTest, RetriesServerErrorsWithJitteredExponentialWaits) {
+  inner_->Answer(503, "");
+  inner_->Answer(502, "");
+  inner_->Answer(200, "{}");
+  auto r = Make().Send(Request());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(inner_->requests.size(), 3U);
+  EXPECT_EQ(waits_, (std::vector<std::int64_t>{100, 200}));  // half of 200 ms, half of 400 ms
+}
+
+TEST_F(RetryingTransportTest, HonoursRetryAfterUpToTheCap) {
+  inner_->answers.push_back(RegistryResponse{.status = 429, .headers = {{"Retry-After", "2"}}});
+  inner_->answers.push_back(RegistryResponse{.status = 429, .headers = {{"retry-after", "3600"}}});
+  inner_->Answer(200, "{}");
+  auto r = Make().Send(Request());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(waits_, (std::vector<std::int64_t>{2000, 10000}));
+}
+
+TEST_F(RetryingTransportTest, ReturnsOtherAnswersAtOnce) {
+  inner_->Answer(400, R"({"error_code":"INVALID_PARAMETER_VALUE"})");
+  auto r = Make().Send(Request());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(inner_->requests.size(), 1U);
+  inner_->answers.push_back(Fail(ErrorCode::kInvalidArgument, "bad URL"));
+  auto bad = Make().Send(Request());
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(inner_->requests.size(), 2U) << "an error no retry can fix is not retried";
+  EXPECT_TRUE(waits_.empty());
+}
+
+TEST_F(RetryingTransportTest, RetriesTransportFailuresAndGivesUpWithTheLastAnswer) {
+  for (int i = 0; i < 5; ++i) inner_->AnswerTransportError();
+  auto r = Make(RetryPolicy{.max_attempts = 3}).Send(Request());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "timed out");
+  EXPECT_EQ(inner_->requests.size(), 3U);
+
+  random_ = 1.0;
+  inner_->answers.clear();
+  inner_->requests.clear();
+  waits_.clear();
+  for (int i = 0; i < 5; ++i) inner_->Answer(503, "busy");
+  auto late = Make(RetryPolicy{.max_attempts = 10, .deadline = std::chrono::milliseconds(250)}).Send(Request());
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 503) << "the last answer is returned, not hidden";
+  EXPECT_EQ(waits_, std::vector<std::int64_t>{200}) << "a second wait of 400 ms would pass the deadline";
+  EXPECT_EQ(inner_->requests.size(), 2U);
 }
 
 }  // namespace
