@@ -670,7 +670,12 @@ TEST(ParseHttpUrlTest, SplitsHostPortAndTarget) {
   ASSERT_TRUE(bare);
   EXPECT_EQ(bare->port, "80");
   EXPECT_EQ(bare->target, "/");
-  EXPECT_FALSE(ParseHttpUrl("https://example.com/"));
+  EXPECT_FALSE(bare->tls);
+  const auto secure = ParseHttpUrl("https://registry.example.com/api/2.0");
+  ASSERT_TRUE(secure);
+  EXPECT_TRUE(secure->tls);
+  EXPECT_EQ(secure->port, "443");
+  EXPECT_EQ(secure->target, "/api/2.0");
   EXPECT_FALSE(ParseHttpUrl("ftp://example.com/"));
   EXPECT_FALSE(ParseHttpUrl("http://:80/"));
 }
