@@ -1,7 +1,6 @@
 #include "orchestrator/api/runs_api.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/api/api_util.hpp"
+#include "orchestrator/core/headers.hpp"
 #include "orchestrator/core/run_blocking.hpp"
 #include "orchestrator/core/units.hpp"
 
@@ -48,23 +48,6 @@ json ArtifactsJson(const std::string& dir) {
   return files;
 }
 
-// Percent-encodes everything but unreserved characters, for a task id in a URL path.
-std::string EncodeSegment(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4U];
-      out += kHex[u & 15U];
-    }
-  }
-  return out;
-}
-
 json TaskJson(std::int64_t run_id, const TaskRecord& t, bool with_artifacts) {
   json out = {{"id", t.id},
               {"task", t.task},
@@ -84,7 +67,7 @@ json TaskJson(std::int64_t run_id, const TaskRecord& t, bool with_artifacts) {
               {"reused", t.reused},
               {"logs", t.log_path.empty() ? json(nullptr)
                                           : json(std::string(kRunsPath) + "/" + std::to_string(run_id) +
-                                                 "/tasks/" + EncodeSegment(t.id) + "/logs")}};
+                                                 "/tasks/" + PercentEncode(t.id) + "/logs")}};
   if (with_artifacts) {
     out["artifacts"] = {{"dir", t.artifacts_dir.empty() ? json(nullptr) : json(t.artifacts_dir)},
                         {"files", ArtifactsJson(t.artifacts_dir)}};

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "orchestrator/core/event.hpp"
@@ -11,5 +12,9 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 /// The value of the first header named `name` (case-insensitive); empty when absent.
 std::string_view FindHeader(const HeaderList& headers, std::string_view name);
+
+/// Percent-encodes every byte but the unreserved characters (A-Z a-z 0-9 - _ . ~), for a
+/// URL path segment or a query value.
+std::string PercentEncode(std::string_view text);
 
 }  // namespace stagegate

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "orchestrator/core/headers.hpp"
+
 namespace stagegate::registry {
 namespace {
 
@@ -12,24 +14,6 @@ using nlohmann::json;
 constexpr const char* kBase = "/api/2.0/mlflow/";
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    const bool plain = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-                       c == '-' || c == '_' || c == '.' || c == '~';
-    if (plain) {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4U];
-      out += kHex[u & 15U];
-    }
-  }
-  return out;
-}
 
 // A query string from name/value pairs; repeated names repeat (stages=a&stages=b).
 std::string Query(const std::vector<std::pair<std::string, std::string>>& params) {
