@@ -211,6 +211,95 @@ Result<void> ParseSecrets(const std::string& file, const YAML::Node& node,
   return {};
 }
 
+Result<void> ParseRegistries(const std::string& file, const YAML::Node& node,
+                             std::vector<RegistryConfig>& out) {
+  if (!node.IsMap()) {
+    return Bad(file, node, "registries must map names to {dialect, url, token}, e.g. registries: "
+                           "{workspace: {dialect: databricks, url: https://..., token: env:DATABRICKS_TOKEN}}");
+  }
+  static const std::regex kName("[a-z0-9][a-z0-9_-]{0,62}");
+  for (const auto& item : node) {
+    const auto name = item.first.as<std::string>();
+    if (!std::regex_match(name, kName)) {
+      return Bad(file, item.first, "registry name '" + name + "' must be lower-case letters, digits, - or _");
+    }
+    const YAML::Node r = item.second;
+    const std::string section = "registry '" + name + "'";
+    if (!r.IsMap()) return Bad(file, r, section + " must be a mapping with dialect: and url:");
+    if (auto k = CheckKeys(file, r, {"dialect", "url", "token", "username", "password", "verify_tls",
+                                     "ca_file", "timeout"},
+                           section);
+        !k) {
+      return k;
+    }
+    RegistryConfig reg;
+    reg.name = name;
+    if (!r["dialect"]) return Bad(file, r, section + " needs dialect: databricks or dialect: mlflow");
+    auto dialect = Scalar(file, r["dialect"], "dialect");
+    if (!dialect) return tl::unexpected(dialect.error());
+    if (*dialect != "databricks" && *dialect != "mlflow") {
+      const std::string hint = Suggest(*dialect, {"databricks", "mlflow"});
+      return Bad(file, r["dialect"], "dialect '" + *dialect + "' is not known" +
+                                         (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                                         " (dialects: databricks, mlflow)");
+    }
+    reg.dialect = *dialect;
+    if (!r["url"]) return Bad(file, r, section + " needs url:, e.g. url: https://mlflow.example.com");
+    auto url = Scalar(file, r["url"], "url");
+    if (!url) return tl::unexpected(url.error());
+    if (!url->starts_with("https://") && !url->starts_with("http://")) {
+      return Bad(file, r["url"], "url '" + *url + "' must start with https:// (or http://)");
+    }
+    while (url->ends_with('/')) url->pop_back();
+    reg.url = *url;
+    auto secret = [&](const char* key) -> Result<std::optional<Secret>> {
+      if (!r[key]) return std::optional<Secret>();
+      auto reference = Scalar(file, r[key], key);
+      if (!reference) return tl::unexpected(reference.error());
+      auto value = ResolveSecret(*reference);
+      if (!value) return Bad(file, r[key], value.error().message);
+      return std::optional<Secret>(Secret{*reference, *value});
+    };
+    auto token = secret("token");
+    if (!token) return tl::unexpected(token.error());
+    reg.token = std::move(*token);
+    auto password = secret("password");
+    if (!password) return tl::unexpected(password.error());
+    reg.password = std::move(*password);
+    if (r["username"]) {
+      auto username = Scalar(file, r["username"], "username");
+      if (!username) return tl::unexpected(username.error());
+      reg.username = *username;
+    }
+    if (reg.token && (reg.password || !reg.username.empty())) {
+      return Bad(file, r, section + " has both token: and username:/password:; use one");
+    }
+    if (reg.password.has_value() != !reg.username.empty()) {
+      return Bad(file, r, section + " needs both username: and password: for basic authentication");
+    }
+    if (r["verify_tls"]) {
+      auto verify = Scalar(file, r["verify_tls"], "verify_tls");
+      if (!verify) return tl::unexpected(verify.error());
+      if (*verify != "true" && *verify != "false") {
+        return Bad(file, r["verify_tls"], "verify_tls must be true or false");
+      }
+      reg.verify_tls = *verify == "true";
+    }
+    if (r["ca_file"]) {
+      auto ca = Scalar(file, r["ca_file"], "ca_file");
+      if (!ca) return tl::unexpected(ca.error());
+      reg.ca_file = *ca;
+    }
+    if (r["timeout"]) {
+      auto d = Duration(file, r["timeout"], "timeout");
+      if (!d) return tl::unexpected(d.error());
+      reg.timeout = *d;
+    }
+    out.push_back(std::move(reg));
+  }
+  return {};
+}
+
 Result<EndpointConfig> ParseEndpoint(const std::string& file, const std::string& name,
                                      const YAML::Node& node) {
   if (!node.IsMap()) {
@@ -296,7 +385,7 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
   }
   if (auto r = CheckKeys(file, root,
                          {"listen", "io_threads", "store", "limits", "endpoints", "pipelines",
-                          "runners", "secrets"},
+                          "runners", "secrets", "registries"},
                          "the config");
       !r) {
     return tl::unexpected(r.error());
@@ -335,6 +424,11 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
       return tl::unexpected(r.error());
     }
   }
+  if (root["registries"]) {
+    if (auto r = ParseRegistries(file, root["registries"], config.registries); !r) {
+      return tl::unexpected(r.error());
+    }
+  }
   const YAML::Node endpoints = root["endpoints"];
   if (!endpoints || !endpoints.IsMap() || endpoints.size() == 0) {
     return Bad(file, endpoints ? endpoints : root,
@@ -356,6 +450,20 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
     auto endpoint = ParseEndpoint(file, name, item.second);
     if (!endpoint) return tl::unexpected(endpoint.error());
     config.endpoints.push_back(std::move(*endpoint));
+  }
+  for (const auto& e : config.endpoints) {
+    if (e.registry.empty()) continue;
+    const bool known = std::any_of(config.registries.begin(), config.registries.end(),
+                                   [&](const RegistryConfig& r) { return r.name == e.registry; });
+    if (!known) {
+      std::vector<std::string> names;
+      for (const auto& r : config.registries) names.push_back(r.name);
+      const std::string hint = Suggest(e.registry, names);
+      return Bad(file, endpoints[e.name]["registry"],
+                 "endpoint '" + e.name + "' names registry '" + e.registry +
+                     "', which is not configured" + (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                     "; add it under registries:");
+    }
   }
   return config;
 }

@@ -67,6 +67,19 @@ struct PipelineSecret {
   Secret secret;
 };
 
+/// A registry stagegate calls back (protocols.md §2): where it is and how to authenticate.
+struct RegistryConfig {
+  std::string name;
+  std::string dialect;  // "databricks" or "mlflow"
+  std::string url;      // base URL, e.g. https://adb-1234.5.azuredatabricks.net
+  std::optional<Secret> token;  // Authorization: Bearer <token>
+  std::string username;         // with password: HTTP Basic (MLflow's basic-auth app)
+  std::optional<Secret> password;
+  bool verify_tls = true;
+  std::string ca_file;  // trust this PEM instead of the system's authorities
+  std::chrono::milliseconds timeout = std::chrono::seconds(10);  // per call
+};
+
 struct ServiceConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
@@ -77,6 +90,7 @@ struct ServiceConfig {
   PipelinesConfig pipelines;
   LocalRunnerConfig local_runner;
   std::vector<PipelineSecret> secrets;
+  std::vector<RegistryConfig> registries;
   std::string source;  // the config file, or "embedded default"
 };
 

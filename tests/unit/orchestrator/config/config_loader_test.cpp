@@ -48,6 +48,9 @@ class ConfigLoaderTest : public ::testing::Test {
   test::ScopedEnv unset_{"SG_UNIT_UNSET_VAR", std::nullopt};
 };
 
+constexpr const char* kEndpointsForRegistries =
+    "endpoints:\n  gh:\n    scheme: github\n    secrets: [env:SG_UNIT_PLAIN_SECRET]\n    registry: main\n";
+
 TEST_F(ConfigLoaderTest, LoadsEveryKey) {
   const std::string secret_file = dir_.File("ml.secret");
   WriteFile(secret_file, "file-secret-value\n");
@@ -76,6 +79,19 @@ endpoints:
   open_hook:
     scheme: none
     tolerance: off
+registries:
+  main:
+    dialect: mlflow
+    url: https://mlflow.example.com/
+    username: ci
+    password: env:SG_UNIT_PLAIN_SECRET
+    verify_tls: false
+    ca_file: /etc/ssl/mlflow.pem
+    timeout: 3s
+  workspace:
+    dialect: databricks
+    url: https://adb-1.2.azuredatabricks.net
+    token: env:SG_UNIT_ML_SECRET
 )";
   const auto r = LoadConfigText(yaml, "cfg.yaml");
   ASSERT_TRUE(r) << r.error().message;
@@ -120,6 +136,52 @@ endpoints:
   EXPECT_EQ(open.scheme, Scheme::kNone);
   EXPECT_TRUE(open.secrets.empty());
   EXPECT_EQ(open.tolerance, milliseconds(0));
+
+  ASSERT_EQ(c.registries.size(), 2U);
+  const RegistryConfig& main = c.registries[0];
+  EXPECT_EQ(main.name, "main");
+  EXPECT_EQ(main.dialect, "mlflow");
+  EXPECT_EQ(main.url, "https://mlflow.example.com");  // trailing slash dropped
+  EXPECT_EQ(main.username, "ci");
+  ASSERT_TRUE(main.password.has_value());
+  EXPECT_EQ(main.password->value, "plain-value");
+  EXPECT_FALSE(main.token.has_value());
+  EXPECT_FALSE(main.verify_tls);
+  EXPECT_EQ(main.ca_file, "/etc/ssl/mlflow.pem");
+  EXPECT_EQ(main.timeout, milliseconds(3000));
+  const RegistryConfig& ws = c.registries[1];
+  EXPECT_EQ(ws.dialect, "databricks");
+  ASSERT_TRUE(ws.token.has_value());
+  EXPECT_EQ(ws.token->reference, "env:SG_UNIT_ML_SECRET");
+  EXPECT_TRUE(ws.verify_tls);
+  EXPECT_EQ(ws.timeout, milliseconds(10'000));
+}
+
+TEST_F(ConfigLoaderTest, BadRegistriesAreExplained) {
+  const std::string base = std::string(kEndpointsForRegistries);
+  EXPECT_EQ(LoadError(base + "registries:\n  main: {dialect: mlfow, url: https://x}\n"),
+            "cfg.yaml:7:19: dialect 'mlfow' is not known; did you mean 'mlflow'? (dialects: "
+            "databricks, mlflow)");
+  EXPECT_EQ(LoadError(base + "registries:\n  main: {dialect: mlflow, url: ftp://x}\n"),
+            "cfg.yaml:7:32: url 'ftp://x' must start with https:// (or http://)");
+  EXPECT_EQ(LoadError(base + "registries:\n  main: {dialect: mlflow}\n"),
+            "cfg.yaml:7:9: registry 'main' needs url:, e.g. url: https://mlflow.example.com");
+  EXPECT_EQ(LoadError(base + "registries:\n  main: {dialect: mlflow, url: https://x, tokn: env:A}\n"),
+            "cfg.yaml:7:43: unknown key 'tokn' in registry 'main'; did you mean 'token'? (known keys: "
+            "dialect, url, token, username, password, verify_tls, ca_file, timeout)");
+  EXPECT_EQ(LoadError(base + "registries:\n  main: {dialect: mlflow, url: https://x, username: ci}\n"),
+            "cfg.yaml:7:9: registry 'main' needs both username: and password: for basic authentication");
+  EXPECT_EQ(LoadError(base + "registries:\n  main: {dialect: mlflow, url: https://x, token: "
+                             "env:SG_UNIT_ML_SECRET, username: ci, password: env:SG_UNIT_ML_SECRET}\n"),
+            "cfg.yaml:7:9: registry 'main' has both token: and username:/password:; use one");
+  const std::string inline_token =
+      LoadError(base + "registries:\n  main: {dialect: mlflow, url: https://x, token: dapi123secret}\n");
+  EXPECT_NE(inline_token.find("cfg.yaml:7:50:"), std::string::npos) << inline_token;
+  EXPECT_EQ(inline_token.find("dapi123secret"), std::string::npos) << inline_token;
+  // An endpoint may only name a configured registry.
+  EXPECT_EQ(LoadError(base + "registries:\n  workspace: {dialect: databricks, url: https://x}\n"),
+            "cfg.yaml:5:15: endpoint 'gh' names registry 'main', which is not configured; add it "
+            "under registries:");
 }
 
 TEST_F(ConfigLoaderTest, DefaultsApplyWhenOnlyEndpointsAreGiven) {
@@ -175,13 +237,13 @@ constexpr const char* kEndpoints = "endpoints:\n  gh:\n    scheme: github\n    s
 TEST_F(ConfigLoaderTest, UnknownTopLevelKeySuggestsTheClosest) {
   EXPECT_EQ(LoadError(std::string("lisen: 127.0.0.1:8080\n") + kEndpoints),
             "cfg.yaml:1:1: unknown key 'lisen' in the config; did you mean 'listen'? (known keys: "
-            "listen, io_threads, store, limits, endpoints, pipelines, runners, secrets)");
+            "listen, io_threads, store, limits, endpoints, pipelines, runners, secrets, registries)");
 }
 
 TEST_F(ConfigLoaderTest, UnknownKeyWithoutACloseMatchHasNoHint) {
   EXPECT_EQ(LoadError(std::string(kEndpoints) + "zzzzzzzz: 1\n"),
             "cfg.yaml:5:1: unknown key 'zzzzzzzz' in the config (known keys: listen, io_threads, "
-            "store, limits, endpoints, pipelines, runners, secrets)");
+            "store, limits, endpoints, pipelines, runners, secrets, registries)");
 }
 
 TEST_F(ConfigLoaderTest, PipelinesRunnersAndSecretsAreLoaded) {
