@@ -1,5 +1,7 @@
 #include "orchestrator/core/headers.hpp"
 
+#include <cstdint>
+
 #include <algorithm>
 #include <cctype>
 
@@ -36,6 +38,36 @@ std::string PercentEncode(std::string_view text) {
       out += kHex[u >> 4U];
       out += kHex[u & 15U];
     }
+  }
+  return out;
+}
+
+std::string Base64Encode(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const auto n = (std::uint32_t{static_cast<unsigned char>(in[i])} << 16) |
+                   (std::uint32_t{static_cast<unsigned char>(in[i + 1])} << 8) |
+                   std::uint32_t{static_cast<unsigned char>(in[i + 2])};
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i + 1 == in.size()) {
+    const auto n = std::uint32_t{static_cast<unsigned char>(in[i])} << 16;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    const auto n = (std::uint32_t{static_cast<unsigned char>(in[i])} << 16) |
+                   (std::uint32_t{static_cast<unsigned char>(in[i + 1])} << 8);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += '=';
   }
   return out;
 }

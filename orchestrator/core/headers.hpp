@@ -17,4 +17,7 @@ std::string_view FindHeader(const HeaderList& headers, std::string_view name);
 /// URL path segment or a query value.
 std::string PercentEncode(std::string_view text);
 
+/// Standard base64 (RFC 4648 §4) with padding, e.g. for HTTP Basic credentials.
+std::string Base64Encode(std::string_view bytes);
+
 }  // namespace stagegate

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "orchestrator/core/headers.hpp"
+
 namespace stagegate::runners::local {
 namespace {
 
@@ -76,36 +78,6 @@ AttemptPaths PathsFor(const std::string& root, const JobSpec& spec) {
   return p;
 }
 
-std::string Base64(const std::string& in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const auto n = (std::uint32_t{static_cast<unsigned char>(in[i])} << 16) |
-                   (std::uint32_t{static_cast<unsigned char>(in[i + 1])} << 8) |
-                   std::uint32_t{static_cast<unsigned char>(in[i + 2])};
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    const auto n = std::uint32_t{static_cast<unsigned char>(in[i])} << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const auto n = (std::uint32_t{static_cast<unsigned char>(in[i])} << 16) |
-                   (std::uint32_t{static_cast<unsigned char>(in[i + 1])} << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
 std::string PercentEncode(const std::string& in, bool lower_hex) {
   const char* digits = lower_hex ? "0123456789abcdef" : "0123456789ABCDEF";
   std::string out;
@@ -134,7 +106,7 @@ std::vector<std::string> RedactionPatterns(const std::vector<std::string>& secre
   for (const auto& secret : secrets) {
     if (secret.size() < kMinRedactBytes) continue;
     add(secret);
-    std::string b64 = Base64(secret);
+    std::string b64 = Base64Encode(secret);
     add(b64.substr(0, b64.find('=')));  // unpadded, as in base64url-ish or JWT-style output
     add(std::move(b64));
     add(PercentEncode(secret, false));

@@ -20,5 +20,17 @@ TEST(HeadersTest, PercentEncodeKeepsOnlyUnreservedCharacters) {
   EXPECT_EQ(PercentEncode(""), "");
 }
 
+TEST(HeadersTest, Base64EncodeFollowsRfc4648) {
+  // The test vectors of RFC 4648 §10.
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(Base64Encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(Base64Encode(std::string("\xff\x00\xfe", 3)), "/wD+");
+}
+
 }  // namespace
 }  // namespace stagegate

@@ -17,6 +17,8 @@
 #include <boost/beast/http/write.hpp>
 #include <gtest/gtest.h>
 
+#include "orchestrator/core/headers.hpp"
+#include "orchestrator/server/registry_transport.hpp"
 #include "tests/unit/support/test_support.hpp"
 
 namespace stagegate::server {
@@ -74,6 +76,8 @@ class OneShotServer {
     if (ec) return;
     http::response<http::string_body> res{http::status::created, 11};
     res.set("X-Echo-Host", req[http::field::host]);
+    res.set("X-Echo-Authorization", req[http::field::authorization]);
+    res.set("X-Echo-Content-Type", req[http::field::content_type]);
     res.body() = std::string(req.method_string()) + " " + std::string(req.target()) + " " + req.body();
     res.prepare_payload();
     http::write(stream, res, ec);
@@ -169,6 +173,60 @@ TEST_F(HttpClientTest, ASilentServerTimesOut) {
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
   EXPECT_LT(took, milliseconds(3000));
   EXPECT_NE(r.error().message.find("GET http://127.0.0.1:"), std::string::npos) << r.error().message;
+}
+
+class HttpRegistryTransportTest : public ::testing::Test {
+ protected:
+  static RegistryConfig Config(const OneShotServer& server) {
+    RegistryConfig c;
+    c.name = "oss";
+    c.dialect = "mlflow";
+    const std::string url = server.Url("http");
+    c.url = url.substr(0, url.find("/api/echo"));
+    c.timeout = milliseconds(5000);
+    return c;
+  }
+};
+
+TEST_F(HttpRegistryTransportTest, JoinsTheBaseUrlAndSendsTheBearerToken) {
+  OneShotServer server(nullptr);
+  RegistryConfig config = Config(server);
+  config.token = Secret{"env:SG_UNIT_REGISTRY_TOKEN", "dapi-very-secret"};
+  HttpRegistryTransport transport(config);
+  auto r = transport.Send(RegistryRequest{.method = "POST", .path = "/api/2.0/mlflow/comments/create",
+                                          .body = R"({"comment":"ok"})"});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->body, R"(POST /api/2.0/mlflow/comments/create {"comment":"ok"})");
+  EXPECT_EQ(std::string(FindHeader(r->headers, "X-Echo-Authorization")), "Bearer dapi-very-secret");
+  EXPECT_EQ(std::string(FindHeader(r->headers, "X-Echo-Content-Type")), "application/json");
+}
+
+TEST_F(HttpRegistryTransportTest, SendsBasicCredentialsAndNoContentTypeOnGet) {
+  OneShotServer server(nullptr);
+  RegistryConfig config = Config(server);
+  config.username = "ci";
+  config.password = Secret{"env:X", "pw"};
+  HttpRegistryTransport transport(config);
+  auto r = transport.Send(RegistryRequest{.method = "GET", .path = "/api/2.0/mlflow/runs/get?run_id=r1"});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->body, "GET /api/2.0/mlflow/runs/get?run_id=r1 ");
+  EXPECT_EQ(std::string(FindHeader(r->headers, "X-Echo-Authorization")), "Basic Y2k6cHc=");
+  EXPECT_EQ(std::string(FindHeader(r->headers, "X-Echo-Content-Type")), "");
+}
+
+TEST_F(HttpRegistryTransportTest, FailuresNameTheRegistryButNeverTheCredentials) {
+  RegistryConfig config;
+  config.name = "workspace";
+  config.url = "http://127.0.0.1:1";  // nothing listens on port 1
+  config.token = Secret{"env:SG_UNIT_REGISTRY_TOKEN", "dapi-very-secret"};
+  config.timeout = milliseconds(2000);
+  HttpRegistryTransport transport(config);
+  auto r = transport.Send(RegistryRequest{.method = "GET", .path = "/api/2.0/mlflow/x"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(r.error().message.rfind("registry 'workspace': GET http://127.0.0.1:1/api/2.0/mlflow/x failed", 0), 0U)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("dapi-very-secret"), std::string::npos);
 }
 
 }  // namespace
