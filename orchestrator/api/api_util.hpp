@@ -26,6 +26,36 @@ inline bool ParseInt(std::string_view text, std::int64_t& out) {
   return ec == std::errc() && ptr == text.data() + text.size();
 }
 
+/// A whole number above zero: an id, a cursor, a limit.
+inline bool ParsePositive(std::string_view text, std::int64_t& out) {
+  return ParseInt(text, out) && out > 0;
+}
+
+/// The `limit` and `cursor` query parameters of a list: the page size, and the id below which
+/// the page starts (0 from the newest).
+struct Page {
+  std::int64_t limit = kDefaultPageLimit;
+  std::int64_t before_id = 0;
+};
+
+/// Reads `limit` (1 to kMaxPageLimit) and `cursor`; kInvalidArgument saying what to send.
+inline Result<Page> ParsePage(const server::HttpRequest& request) {
+  Page page;
+  if (const std::string text = request.Query("limit"); !text.empty()) {
+    if (!ParsePositive(text, page.limit) || page.limit > kMaxPageLimit) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "limit must be a whole number from 1 to " + std::to_string(kMaxPageLimit));
+    }
+  }
+  if (const std::string cursor = request.Query("cursor"); !cursor.empty()) {
+    if (!ParsePositive(cursor, page.before_id)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "cursor '" + cursor + "' is not valid; pass the next_cursor of a previous page");
+    }
+  }
+  return page;
+}
+
 /// 405 naming the methods the resource takes, with the Allow header.
 inline server::HttpResponse MethodNotAllowed(const std::string& method, const char* allow) {
   auto r = server::JsonError(405, "this resource accepts " + std::string(allow) + " only, not " + method);

@@ -19,8 +19,6 @@ using server::HttpResponse;
 using server::JsonError;
 
 constexpr std::string_view kEventsPath = "/api/v1/events";
-constexpr int kDefaultLimit = kDefaultPageLimit;
-constexpr int kMaxLimit = kMaxPageLimit;
 
 }  // namespace
 
@@ -56,18 +54,10 @@ Awaitable<HttpResponse> EventsApi::List(const server::HttpRequest& request) cons
     }
     filter.type = canonical->type;
   }
-  std::int64_t limit = kDefaultLimit;
-  if (const std::string text = request.Query("limit"); !text.empty()) {
-    if (!ParseInt(text, limit) || limit < 1 || limit > kMaxLimit) {
-      co_return JsonError(400, "limit must be a whole number from 1 to " + std::to_string(kMaxLimit));
-    }
-  }
-  if (const std::string cursor = request.Query("cursor"); !cursor.empty()) {
-    if (!ParseInt(cursor, filter.before_id) || filter.before_id < 1) {
-      co_return JsonError(400, "cursor '" + cursor +
-                                   "' is not valid; pass the next_cursor of a previous page");
-    }
-  }
+  const auto page = ParsePage(request);
+  if (!page) co_return server::FromError(page.error());
+  const std::int64_t limit = page->limit;
+  filter.before_id = page->before_id;
   filter.limit = static_cast<int>(limit) + 1;  // one more tells whether another page exists
   auto store = store_;
   auto read = [store, filter] { return store->List(filter); };
@@ -89,7 +79,7 @@ Awaitable<HttpResponse> EventsApi::List(const server::HttpRequest& request) cons
 
 Awaitable<HttpResponse> EventsApi::Get(std::string_view id_text) const {
   std::int64_t id = 0;
-  if (!ParseInt(id_text, id) || id < 1) {
+  if (!ParsePositive(id_text, id)) {
     co_return JsonError(400, "event id '" + std::string(id_text) + "' must be a positive number");
   }
   auto store = store_;

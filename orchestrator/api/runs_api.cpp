@@ -23,13 +23,9 @@ using server::HttpResponse;
 using server::JsonError;
 
 constexpr std::string_view kRunsPath = "/api/v1/runs";
-constexpr int kDefaultLimit = kDefaultPageLimit;
-constexpr int kMaxLimit = kMaxPageLimit;
 constexpr std::uint64_t kMaxLogBytes = 16ULL << 20;  // a whole-log answer is capped at this
 constexpr std::size_t kMaxLogPiece = 64 * 1024;
 constexpr auto kFollowPoll = std::chrono::milliseconds(200);
-
-bool ParseId(std::string_view text, std::int64_t& out) { return ParseInt(text, out) && out > 0; }
 
 json TimeOrNull(std::int64_t ms) { return ms == 0 ? json(nullptr) : json(FormatIsoMillis(ms)); }
 
@@ -232,7 +228,7 @@ Awaitable<HttpResponse> RunsApi::Handle(server::HttpRequest request) const {
       co_return co_await ListRuns(request, "");
     }
     std::int64_t id = 0;
-    if (!ParseId(seg[3], id)) {
+    if (!ParsePositive(seg[3], id)) {
       co_return JsonError(400, "run id '" + seg[3] + "' must be a positive number");
     }
     if (seg.size() == 4) {
@@ -277,18 +273,13 @@ Awaitable<HttpResponse> RunsApi::ListRuns(const server::HttpRequest& request,
                                  "' is not a run status; use queued, running, succeeded, failed, "
                                  "cancelled or skipped");
   }
-  if (const auto event = request.Query("event"); !event.empty() && !ParseId(event, filter.event_id)) {
+  if (const auto event = request.Query("event"); !event.empty() && !ParsePositive(event, filter.event_id)) {
     co_return JsonError(400, "event '" + event + "' must be an event id (a positive number)");
   }
-  std::int64_t limit = kDefaultLimit;
-  if (const auto text = request.Query("limit"); !text.empty()) {
-    if (!ParseId(text, limit) || limit > kMaxLimit) {
-      co_return JsonError(400, "limit must be a whole number from 1 to " + std::to_string(kMaxLimit));
-    }
-  }
-  if (const auto cursor = request.Query("cursor"); !cursor.empty() && !ParseId(cursor, filter.before_id)) {
-    co_return JsonError(400, "cursor '" + cursor + "' is not valid; pass the next_cursor of a previous page");
-  }
+  const auto page = ParsePage(request);
+  if (!page) co_return server::FromError(page.error());
+  const std::int64_t limit = page->limit;
+  filter.before_id = page->before_id;
   filter.limit = static_cast<int>(limit) + 1;
   auto runs = runs_;
   auto read = [runs, filter] { return runs->List(filter); };
