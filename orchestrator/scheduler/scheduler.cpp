@@ -71,9 +71,9 @@ struct Instance {
 struct LiveRun {
   RunRecord rec;  // header; the tasks live in `instances`
   std::shared_ptr<const SpecPlan> plan;
-  Json event = Json::object();
-  Json inputs = Json::object();
-  Json env = Json::object();  // the pipeline's env:, rendered once for the run
+  // The contexts every expression of the run reads (event, inputs, secrets, run, and env:
+  // rendered from them), built once; a task adds tasks, matrix and its attempt.
+  Json context = Json::object();
   std::vector<Instance> instances;
   std::unordered_map<std::string, std::size_t> index;
   std::vector<DagTask> dag;  // by instance index
@@ -294,11 +294,7 @@ class Stepper {
       state_.runs.emplace(id, std::move(run));
       return;
     }
-    run.event = Json::parse(run.rec.event_json, nullptr, false);
-    if (run.event.is_discarded()) run.event = Json::object();
-    run.inputs = Json::parse(run.rec.inputs_json, nullptr, false);
-    if (run.inputs.is_discarded()) run.inputs = Json::object();
-    RenderRunEnv(run);
+    BuildRunContext(run);
     const PipelineSpec& spec = *run.plan->spec;
     for (const auto& task : spec.tasks) {
       auto add = [&](std::string instance_id, pipelines::MatrixCombination combo) {
@@ -423,25 +419,32 @@ class Stepper {
     }
   }
 
-  // The `env` context: the pipeline's env: with its expressions evaluated (it can read the
-  // event, inputs, secrets and run, not tasks). A value that does not evaluate reads as "";
-  // the task that uses it fails with the reason when its own env is rendered.
-  void RenderRunEnv(LiveRun& run) const {
+  // The run-level contexts, and the `env` context: the pipeline's env: with its expressions
+  // evaluated once per run (they may read event, inputs, secrets and run, not tasks). A value
+  // that does not evaluate reads as ""; the task that uses it fails with the reason when its
+  // own env is rendered.
+  void BuildRunContext(LiveRun& run) const {
+    auto parsed = [](const std::string& text) {
+      Json j = Json::parse(text, nullptr, false);
+      return j.is_discarded() ? Json::object() : j;
+    };
     Json secrets = Json::object();
     for (const auto& [k, v] : options_.secrets) secrets[k] = v;
-    const pipelines::ExpressionContext ctx{
-        .data = Json{{"event", run.event},
-                     {"inputs", run.inputs},
-                     {"secrets", secrets},
-                     {"run",
-                      {{"id", std::to_string(run.rec.id)},
-                       {"pipeline", run.rec.pipeline},
-                       {"revision", run.rec.revision},
-                       {"trigger", run.rec.trigger.kind}}}}};
+    run.context = Json{{"event", parsed(run.rec.event_json)},
+                       {"inputs", parsed(run.rec.inputs_json)},
+                       {"secrets", std::move(secrets)},
+                       {"run",
+                        {{"id", std::to_string(run.rec.id)},
+                         {"pipeline", run.rec.pipeline},
+                         {"revision", run.rec.revision},
+                         {"trigger", run.rec.trigger.kind}}}};
+    Json env = Json::object();
+    const pipelines::ExpressionContext ctx{.data = run.context};
     for (const auto& [key, t] : run.plan->env) {
       auto rendered = pipelines::Render(t, ctx);
-      run.env[key] = rendered ? *rendered : std::string();
+      env[key] = rendered ? *rendered : std::string();
     }
+    run.context["env"] = std::move(env);
   }
 
   Json TasksContext(const LiveRun& run, const TaskPlan& plan) const {
@@ -460,24 +463,13 @@ class Stepper {
 
   pipelines::ExpressionContext Context(const LiveRun& run, const Instance& inst) const {
     const auto& plan = run.plan->tasks.at(inst.task->id);
-    Json matrix = Json::object();
+    Json data = run.context;
+    Json& matrix = data["matrix"] = Json::object();
     for (const auto& [k, v] : inst.matrix) matrix[k] = v;
-    Json secrets = Json::object();
-    for (const auto& [k, v] : options_.secrets) secrets[k] = v;
-    return pipelines::ExpressionContext{
-        .data = Json{{"event", run.event},
-                     {"inputs", run.inputs},
-                     {"tasks", TasksContext(run, plan)},
-                     {"matrix", matrix},
-                     {"env", run.env},
-                     {"secrets", secrets},
-                     {"run",
-                      {{"id", std::to_string(run.rec.id)},
-                       {"pipeline", run.rec.pipeline},
-                       {"revision", run.rec.revision},
-                       {"trigger", run.rec.trigger.kind},
-                       {"attempt", inst.rec.attempt}}}},
-        .run_cancelled = run.rec.cancel_requested};
+    data["tasks"] = TasksContext(run, plan);
+    data["run"]["attempt"] = inst.rec.attempt;
+    return pipelines::ExpressionContext{.data = std::move(data),
+                                        .run_cancelled = run.rec.cancel_requested};
   }
 
   Result<JobSpec> MakeJob(const LiveRun& run, const Instance& inst) const {
@@ -658,11 +650,13 @@ class Stepper {
       if (events->empty()) break;
       std::vector<RunRecord> runs;
       for (const auto& event : *events) {
+        std::optional<Json> context;  // built only for an event that starts something
         for (const auto& entry : catalog->entries) {
           if (!entry.spec || !entry.spec->on.registry) continue;
           if (!pipelines::MatchesRegistryTrigger(*entry.spec->on.registry, event)) continue;
+          if (!context) context = pipelines::EventContextJson(event);
           runs.push_back(NewRun(entry, RunTrigger{"registry", "event:" + std::to_string(event.id), event.id},
-                                pipelines::EventContextJson(event), DefaultInputs(*entry.spec)));
+                                *context, DefaultInputs(*entry.spec)));
         }
       }
       const std::int64_t last = events->back().id;
