@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -78,22 +79,16 @@ AttemptPaths PathsFor(const std::string& root, const JobSpec& spec) {
   return p;
 }
 
-std::string PercentEncode(const std::string& in, bool lower_hex) {
-  const char* digits = lower_hex ? "0123456789abcdef" : "0123456789ABCDEF";
-  std::string out;
-  for (const char c : in) {
-    const auto u = static_cast<unsigned char>(c);
-    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(digits[u >> 4]);
-      out.push_back(digits[u & 15]);
+// A percent-encoded text with lower-case hex digits (%2f), as some clients write it.
+std::string LowerHexEscapes(std::string encoded) {
+  for (std::size_t i = 0; i + 2 < encoded.size(); ++i) {
+    if (encoded[i] != '%') continue;
+    for (std::size_t j = i + 1; j <= i + 2; ++j) {
+      encoded[j] = static_cast<char>(std::tolower(static_cast<unsigned char>(encoded[j])));
     }
+    i += 2;
   }
-  return out;
+  return encoded;
 }
 
 // Every form of every secret worth hiding, longest first so a longer form is never left
@@ -109,8 +104,8 @@ std::vector<std::string> RedactionPatterns(const std::vector<std::string>& secre
     std::string b64 = Base64Encode(secret);
     add(b64.substr(0, b64.find('=')));  // unpadded, as in base64url-ish or JWT-style output
     add(std::move(b64));
-    add(PercentEncode(secret, false));
-    add(PercentEncode(secret, true));
+    add(PercentEncode(secret));
+    add(LowerHexEscapes(PercentEncode(secret)));
   }
   std::sort(patterns.begin(), patterns.end(), [](const std::string& a, const std::string& b) {
     return a.size() != b.size() ? a.size() > b.size() : a < b;
