@@ -16,6 +16,7 @@ enum class ErrorCode {
   kConflict,         // illegal state transition
   kTooLarge,         // body or field over a configured limit
   kUnavailable,      // dependency down or overloaded; a retry may succeed
+  kInDoubt,          // a call was sent but its answer was lost: it may or may not have happened
   kInternal,         // bug or unexpected library failure
 };
 

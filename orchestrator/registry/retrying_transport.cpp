@@ -12,8 +12,13 @@ namespace {
 
 using std::chrono::milliseconds;
 
-bool Retryable(const Result<RegistryResponse>& r) {
-  if (!r) return r.error().code == ErrorCode::kUnavailable;
+// A call whose answer was lost is repeated only when repeating it changes nothing (GET);
+// otherwise the caller decides (the outbox checks the registry first).
+bool Retryable(const RegistryRequest& request, const Result<RegistryResponse>& r) {
+  if (!r) {
+    return r.error().code == ErrorCode::kUnavailable ||
+           (r.error().code == ErrorCode::kInDoubt && request.method == "GET");
+  }
   return r->status == 429 || r->status >= 500;
 }
 
@@ -46,7 +51,7 @@ RetryingTransport::RetryingTransport(std::shared_ptr<RegistryTransport> inner, R
 Result<RegistryResponse> RetryingTransport::Send(const RegistryRequest& request) {
   milliseconds waited{0};
   Result<RegistryResponse> last = inner_->Send(request);
-  for (int attempt = 1; attempt < policy_.max_attempts && Retryable(last); ++attempt) {
+  for (int attempt = 1; attempt < policy_.max_attempts && Retryable(request, last); ++attempt) {
     const auto ceiling = std::min<std::int64_t>(
         policy_.max_delay.count(), policy_.base_delay.count() << std::min(attempt - 1, 20));
     milliseconds wait(static_cast<std::int64_t>(random_() * static_cast<double>(ceiling)));

@@ -116,6 +116,7 @@ Result<ClientResponse> HttpSend(const std::string& method, const std::string& ur
   // Declared before the io_context, so that they outlive the coroutine frames it may still
   // hold (and destroy) when the deadline passes.
   std::exception_ptr failure;
+  bool sent = false;  // the request's first byte may have left: a failure from here is in doubt
   auto run = [&]() -> Awaitable<void> {
     auto executor = co_await net::this_coro::executor;
     tcp::resolver resolver(executor);
@@ -124,6 +125,7 @@ Result<ClientResponse> HttpSend(const std::string& method, const std::string& ur
       beast::tcp_stream stream(executor);
       stream.expires_after(options.timeout);
       co_await stream.async_connect(endpoints, net::use_awaitable);
+      sent = true;
       co_await Exchange(stream, request, parser);
       boost::system::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -136,6 +138,7 @@ Result<ClientResponse> HttpSend(const std::string& method, const std::string& ur
     beast::get_lowest_layer(stream).expires_after(options.timeout);
     co_await beast::get_lowest_layer(stream).async_connect(endpoints, net::use_awaitable);
     co_await stream.async_handshake(ssl::stream_base::client, net::use_awaitable);
+    sent = true;
     co_await Exchange(stream, request, parser);
     // No TLS close_notify wait: the answer is complete, and a server that never answers the
     // shutdown must not cost a timeout.
@@ -146,8 +149,9 @@ Result<ClientResponse> HttpSend(const std::string& method, const std::string& ur
   net::io_context io;
   net::co_spawn(io, run(), [&](std::exception_ptr e) { failure = e; });
   io.run_for(options.timeout + std::chrono::milliseconds(100));
+  const ErrorCode lost = sent ? ErrorCode::kInDoubt : ErrorCode::kUnavailable;
   if (!io.stopped()) {
-    return Fail(ErrorCode::kUnavailable,
+    return Fail(lost,
                 method + " " + url + " failed: no answer within " +
                     std::to_string(options.timeout.count()) + " ms");
   }
@@ -155,7 +159,7 @@ Result<ClientResponse> HttpSend(const std::string& method, const std::string& ur
     try {
       std::rethrow_exception(failure);
     } catch (const std::exception& e) {
-      return Fail(ErrorCode::kUnavailable, method + " " + url + " failed: " + e.what());
+      return Fail(lost, method + " " + url + " failed: " + e.what());
     }
   }
   auto response = parser.release();

@@ -89,6 +89,8 @@ int StatusFor(ErrorCode code) {
       return 413;
     case ErrorCode::kUnavailable:
       return 503;
+    case ErrorCode::kInDoubt:
+      return 504;
     case ErrorCode::kInternal:
       return 500;
   }

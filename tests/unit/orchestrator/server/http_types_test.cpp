@@ -64,6 +64,7 @@ TEST(HttpTypesTest, StatusForMapsEveryErrorCode) {
   EXPECT_EQ(StatusFor(ErrorCode::kConflict), 409);
   EXPECT_EQ(StatusFor(ErrorCode::kTooLarge), 413);
   EXPECT_EQ(StatusFor(ErrorCode::kUnavailable), 503);
+  EXPECT_EQ(StatusFor(ErrorCode::kInDoubt), 504);
   EXPECT_EQ(StatusFor(ErrorCode::kInternal), 500);
 }
 
