@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include "orchestrator/core/actions.hpp"
 #include "orchestrator/core/event_types.hpp"
 #include "orchestrator/core/suggest.hpp"
 #include "orchestrator/core/units.hpp"
@@ -631,6 +632,28 @@ std::optional<MatrixSpec> ParseMatrix(Checker& c, const YAML::Node& node, const 
   return m;
 }
 
+// uses: names a built-in action, and with: holds only the inputs it takes.
+void CheckAction(Checker& c, const YAML::Node& node, const TaskSpec& t) {
+  const ActionInfo* action = FindAction(t.uses);
+  if (action == nullptr) {
+    std::vector<std::string> names;
+    for (const auto& a : BuiltinActions()) names.push_back(a.name);
+    const std::string hint = Suggest(t.uses, names);
+    c.Error(node["uses"], "task '" + t.id + "' uses unknown action '" + t.uses + "'" +
+                              (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                              " (built-in actions: " + Join(names) + ")");
+    return;
+  }
+  if (action->inputs.empty()) return;  // not checked until the action exists
+  for (const auto& [key, value] : t.with) {
+    if (std::find(action->inputs.begin(), action->inputs.end(), key) != action->inputs.end()) continue;
+    const std::string hint = Suggest(key, action->inputs);
+    c.Error(node["with"], "task '" + t.id + "': " + t.uses + " takes no with: " + key +
+                              (hint.empty() ? "" : "; did you mean '" + hint + "'?") + " (it takes " +
+                              Join(action->inputs) + ")");
+  }
+}
+
 TaskSpec ParseTask(Checker& c, const std::string& id, const YAML::Node& key, const YAML::Node& node) {
   TaskSpec t;
   t.id = id;
@@ -657,6 +680,7 @@ TaskSpec ParseTask(Checker& c, const std::string& id, const YAML::Node& key, con
       c.Error(node["with"], "task '" + id + "': with: only applies to uses:; pass values to run: through env:");
     }
   }
+  if (!t.uses.empty()) CheckAction(c, node, t);
   if (node["needs"]) t.needs = c.Strings(node["needs"], "needs");
   if (node["if"]) t.if_expression = c.Scalar(node["if"], "if").value_or("");
   if (node["env"]) t.env = c.StringMap(node["env"], "task '" + id + "' env");

@@ -1,8 +1,13 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace stagegate::app {
 
@@ -54,5 +59,33 @@ int RunPipeline(const RunOptions& options);
 
 /// Checks pipeline files; prints file:line:column diagnostics. 0 when all are valid, else 1.
 int Validate(const std::vector<std::string>& files);
+
+struct RegistryWebhooksOptions {
+  std::string action;       // list, create, update, delete or test
+  std::string config_path;  // the service config; its registries: section
+  std::string registry;     // empty: the only configured registry
+  bool json = false;
+  std::string model;
+  std::string id;
+  std::string url;
+  std::string endpoint;  // an endpoint of the config: secret, Authorization and default URL
+  std::vector<std::string> events;
+  std::string event;   // test
+  std::string secret;  // env:NAME or file:PATH
+  bool generate_secret = false;
+  bool no_secret = false;
+  std::string status;
+  std::optional<std::string> description;
+  std::string name;  // MLflow
+  bool all = false;  // delete --model M --all
+};
+
+/// Adds `registry webhooks list|create|update|delete|test` to `app`, parsing into `options`;
+/// returns the `registry` subcommand.
+CLI::App* AddRegistryCommand(CLI::App& app, RegistryWebhooksOptions& options);
+
+/// Runs the parsed `registry webhooks` command against the configured registry. 0 when it
+/// succeeded, 1 on a registry error (or a test delivery that failed), 2 on misuse.
+int RegistryWebhooks(const RegistryWebhooksOptions& options);
 
 }  // namespace stagegate::app

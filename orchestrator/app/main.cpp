@@ -77,12 +77,15 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--max-parallel", run.max_parallel, "Tasks running at once")
       ->capture_default_str();
 
+  stagegate::app::RegistryWebhooksOptions registry;
+  auto* registry_cmd = stagegate::app::AddRegistryCommand(app, registry);
+
   app.add_subcommand("version", "Print the version");
 
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "serve" && first != "send" &&
-      first != "validate" && first != "run" && first != "version") {
-    std::fprintf(stderr, "stagegate: unknown command '%s'; commands: serve, send, validate, run, version (see stagegate --help)\n",
+      first != "validate" && first != "run" && first != "registry" && first != "version") {
+    std::fprintf(stderr, "stagegate: unknown command '%s'; commands: serve, send, validate, run, registry, version (see stagegate --help)\n",
                  argv[1]);
     return 2;
   }
@@ -95,7 +98,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // One clear line on misuse, instead of CLI11's multi-line output.
     std::string where = "stagegate";
-    for (const auto* sub : app.get_subcommands()) where += " " + sub->get_name();
+    // The innermost parsed command (registry webhooks create, ...).
+    for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+      sub = sub->get_subcommands().front();
+      where += " " + sub->get_name();
+    }
     std::fprintf(stderr, "%s: %s (see %s --help)\n", where.c_str(), e.what(), where.c_str());
     return 2;
   }
@@ -111,6 +118,9 @@ int main(int argc, char** argv) {
   }
   if (validate_cmd->parsed()) {
     return stagegate::app::Validate(pipeline_files);
+  }
+  if (registry_cmd->parsed()) {
+    return stagegate::app::RegistryWebhooks(registry);
   }
   std::printf("stagegate %s\n", SG_VERSION);
   return 0;

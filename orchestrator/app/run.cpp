@@ -17,6 +17,7 @@
 
 #include "orchestrator/app/commands.hpp"
 #include "orchestrator/core/units.hpp"
+#include "orchestrator/registry/action_runner.hpp"
 #include "orchestrator/scheduler/scheduler.hpp"
 #include "orchestrator/store/sqlite_run_store.hpp"
 #include "pipelines/pipeline_loader.hpp"
@@ -196,6 +197,9 @@ int RunPipeline(const RunOptions& options) {
   }
   auto runner = std::make_unique<runners::local::LocalRunner>(runners::local::LocalRunnerOptions{
       .root_dir = work_dir, .max_parallel = options.max_parallel});
+  // No registry here: registry actions print the call they would make to their log.
+  registry::RegistryActionRunner registry_actions(registry::ActionRunnerOptions{
+      .log_dir = work_dir + "/registry-actions", .dry_run = true});
   std::stringstream text;
   text << std::ifstream(options.pipeline_file, std::ios::binary).rdbuf();
   const PipelineSpec& spec = *loaded.spec;
@@ -238,7 +242,7 @@ int RunPipeline(const RunOptions& options) {
   Console console;
   scheduler::Scheduler scheduler(scheduler::SchedulerOptions{
       .runs = *store,
-      .runners = {{"local", runner.get()}},
+      .runners = {{"local", runner.get()}, {scheduler::kRegistryRunner, &registry_actions}},
       .on_task_change = [&console](const RunRecord& r, const TaskRecord& t) { console.OnTask(r, t); },
       .on_run_finished = [&console](const RunRecord& r) { console.OnFinished(r); }});
   std::printf("run %lld of %s (revision %.12s), %zu task%s\n", static_cast<long long>(created->id),

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -14,14 +15,19 @@
 #include <spdlog/spdlog.h>
 
 #include "orchestrator/api/events_api.hpp"
+#include "orchestrator/api/outbox_api.hpp"
 #include "orchestrator/api/runs_api.hpp"
 #include "orchestrator/app/commands.hpp"
+#include "orchestrator/app/registries.hpp"
 #include "orchestrator/config/config_loader.hpp"
 #include "orchestrator/core/units.hpp"
+#include "orchestrator/registry/action_runner.hpp"
+#include "orchestrator/registry/reconciler.hpp"
 #include "orchestrator/server/http_server.hpp"
 #include "orchestrator/server/router.hpp"
 #include "orchestrator/scheduler/scheduler.hpp"
 #include "orchestrator/store/sqlite_event_store.hpp"
+#include "orchestrator/store/sqlite_outbox_store.hpp"
 #include "orchestrator/store/sqlite_run_store.hpp"
 #include "runners/local/local_runner.hpp"
 #include "webhooks/ingress_handler.hpp"
@@ -68,6 +74,15 @@ void PrintBanner(const ServiceConfig& config, std::uint16_t port, const std::str
   std::printf("stagegate %s listening on %s (config: %s)\n", SG_VERSION, base.c_str(),
               config.source.c_str());
   std::printf("store: %s\n", config.store.url.c_str());
+  if (config.registries.empty()) {
+    std::printf("registries: none (registry actions %s)\n",
+                config.source == "embedded default" ? "are dry runs: their logs show the call"
+                                                    : "fail; add registries: to the config");
+  } else {
+    for (const auto& r : config.registries) {
+      std::printf("registry: %-12s %s %s\n", r.name.c_str(), r.dialect.c_str(), r.url.c_str());
+    }
+  }
   std::printf("endpoints:\n");
   const EndpointConfig* first = nullptr;
   for (const auto& e : config.endpoints) {
@@ -122,18 +137,69 @@ int Serve(const ServeOptions& options) {
     return 1;
   }
 
+  // Bind first: the port (possibly chosen by the system) is part of the links in registry
+  // comments. Connections are accepted only from http.Start() on.
+  net::io_context io(config->io_threads);
+  auto pool = std::make_shared<net::thread_pool>(2);
+  auto router = std::make_shared<server::Router>();
+  server::HttpServer http(io, config->limits, router, metrics);
+  auto port = http.Listen(config->listen_host, config->listen_port);
+  if (!port) {
+    std::fprintf(stderr, "stagegate: %s\n", port.error().message.c_str());
+    return 1;
+  }
+  const std::string public_url = !config->public_url.empty()
+                                     ? config->public_url
+                                     : "http://" + config->listen_host + ":" + std::to_string(*port);
+
   std::error_code absolute_error;
   auto local_runner = std::make_unique<runners::local::LocalRunner>(runners::local::LocalRunnerOptions{
       .root_dir = std::filesystem::absolute(config->local_runner.work_dir, absolute_error).string(),
       .max_parallel = config->local_runner.max_parallel});
   const std::string pipelines_dir =
       options.pipelines_dir.empty() ? config->pipelines.dir : options.pipelines_dir;
+  // Registry actions go through the outbox; their clients make one call per attempt, since the
+  // outbox itself retries and checks the registry before repeating a call that may have landed.
+  std::shared_ptr<registry::RegistryActionRunner> action_runner;
+  if (!config->registries.empty()) {
+    auto outbox = store::SqliteOutboxStore::Open(db_path, config->store.busy_timeout);
+    if (!outbox) {
+      std::fprintf(stderr, "stagegate: %s\n", outbox.error().message.c_str());
+      return 1;
+    }
+    registry::ActionRunnerOptions action_options{
+        .outbox = *outbox,
+        .registries = MakeRegistryClients(config->registries, registry::RetryPolicy{.max_attempts = 1}),
+        .public_url = public_url,
+        .log_dir = (std::filesystem::absolute(config->local_runner.work_dir, absolute_error) /
+                    "registry-actions").string()};
+    for (const auto& e : config->endpoints) {
+      if (!e.registry.empty()) action_options.endpoint_registries[e.name] = e.registry;
+    }
+    action_runner = std::make_shared<registry::RegistryActionRunner>(std::move(action_options));
+    if (auto started = action_runner->Start(); !started) {
+      std::fprintf(stderr, "stagegate: cannot read the outbox: %s\n", started.error().message.c_str());
+      return 1;
+    }
+  }
+  // The embedded default (make run) has no registry to answer: its registry actions are dry
+  // runs that log the call they would make. A config file without registries: fails them.
+  std::shared_ptr<registry::RegistryActionRunner> dry_run_actions;
+  if (config->registries.empty() && options.config_path.empty()) {
+    dry_run_actions = std::make_shared<registry::RegistryActionRunner>(registry::ActionRunnerOptions{
+        .public_url = public_url,
+        .log_dir = (std::filesystem::absolute(config->local_runner.work_dir, absolute_error) /
+                    "registry-actions").string(),
+        .dry_run = true});
+  }
   scheduler::SchedulerOptions scheduler_options{
       .runs = *run_store,
       .events = *store,
       .runners = {{"local", local_runner.get()}},
       .pipelines_dir = pipelines_dir,
       .dispatch_interval_ms = 5};
+  if (action_runner) scheduler_options.runners[scheduler::kRegistryRunner] = action_runner.get();
+  if (dry_run_actions) scheduler_options.runners[scheduler::kRegistryRunner] = dry_run_actions.get();
   for (const auto& s : config->secrets) scheduler_options.secrets[s.name] = s.secret.value;
   auto scheduler = std::make_shared<scheduler::Scheduler>(std::move(scheduler_options));
   if (auto loaded = scheduler->Reload(); !loaded) {
@@ -149,28 +215,29 @@ int Serve(const ServeOptions& options) {
     return 1;
   }
   scheduler->Start();
+  // Registries with reconcile: are polled for the events they never delivered.
+  std::unique_ptr<registry::Reconciler> reconciler;
+  if (std::any_of(config->registries.begin(), config->registries.end(),
+                  [](const RegistryConfig& r) { return r.reconcile.has_value(); })) {
+    reconciler = std::make_unique<registry::Reconciler>(
+        config->registries, MakeRegistryClients(config->registries), *store,
+        [] { return UnixMillisNow(); }, [s = scheduler.get()] { s->Wake(); });
+    reconciler->Start();
+  }
   EventStorePtr event_store = std::make_shared<WakingEventStore>(*store, scheduler.get());
 
-  net::io_context io(config->io_threads);
-  auto pool = std::make_shared<net::thread_pool>(2);
-  auto router = std::make_shared<server::Router>();
   router->Add("/hooks/", std::make_shared<webhooks::IngressHandler>(
                              config->endpoints, event_store, metrics, [] { return UnixMillisNow(); }));
   router->Add("/api/v1/events", std::make_shared<api::EventsApi>(event_store, pool));
   auto runs_api = std::make_shared<api::RunsApi>(*run_store, scheduler, pool);
   router->Add("/api/v1/runs", runs_api);
   router->Add("/api/v1/pipelines", runs_api);
+  router->Add("/api/v1/outbox", std::make_shared<api::OutboxApi>(action_runner, pool));
   auto ops = std::make_shared<api::OpsApi>(event_store, metrics, pool);
   for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
     router->Add(path, ops);
   }
 
-  server::HttpServer http(io, config->limits, router, metrics);
-  auto port = http.Listen(config->listen_host, config->listen_port);
-  if (!port) {
-    std::fprintf(stderr, "stagegate: %s\n", port.error().message.c_str());
-    return 1;
-  }
   http.Start();
   spdlog::info("serving listen={}:{} endpoints={} store={}", config->listen_host, *port,
                config->endpoints.size(), config->store.url);
@@ -207,7 +274,9 @@ int Serve(const ServeOptions& options) {
   io.run();
   for (auto& t : threads) t.join();
   pool->join();
+  if (reconciler) reconciler->Stop();
   scheduler->Stop();
+  if (action_runner) action_runner->Stop();  // a call in flight finishes; the outbox has the rest
   local_runner.reset();  // cancels jobs still running; a restart marks them lost and retries
   (*store)->Stop();
   return 0;

@@ -50,6 +50,12 @@ Result<void> CheckKeys(const std::string& file, const YAML::Node& map,
   return {};
 }
 
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
 Result<std::string> Scalar(const std::string& file, const YAML::Node& node, const std::string& what) {
   if (!node.IsScalar()) {
     return Bad(file, node, what + " must be a single value, e.g. " + what + ": ...");
@@ -211,6 +217,92 @@ Result<void> ParseSecrets(const std::string& file, const YAML::Node& node,
   return {};
 }
 
+// registries.<name>.reconcile (docs/registries.md, "Reconciliation"); the endpoint is
+// resolved once the endpoints are known (ResolveReconcileEndpoints).
+Result<ReconcileConfig> ParseReconcile(const std::string& file, const YAML::Node& node,
+                                       const std::string& registry_section) {
+  const std::string section = registry_section + " reconcile";
+  if (!node.IsMap()) {
+    return Bad(file, node, section + " must be a mapping, e.g. reconcile: {interval: 60s, models: [churn]}");
+  }
+  if (auto k = CheckKeys(file, node, {"interval", "models", "endpoint", "grace", "lookback"}, section);
+      !k) {
+    return tl::unexpected(k.error());
+  }
+  ReconcileConfig out;
+  if (node["interval"]) {
+    auto d = Duration(file, node["interval"], "interval");
+    if (!d) return tl::unexpected(d.error());
+    if (*d < std::chrono::seconds(1)) {
+      return Bad(file, node["interval"], section + " interval must be at least 1s (the registry "
+                                                   "is called on every poll)");
+    }
+    out.interval = *d;
+  }
+  for (const char* key : {"grace", "lookback"}) {
+    if (!node[key]) continue;
+    auto d = Duration(file, node[key], key);
+    if (!d) return tl::unexpected(d.error());
+    (std::string_view(key) == "grace" ? out.grace : out.lookback) = *d;
+  }
+  const YAML::Node models = node["models"];
+  if (!models || !models.IsSequence() || models.size() == 0) {
+    return Bad(file, models ? models : node,
+               section + " needs models: a list of model names or globs, e.g. models: [churn, "
+                         "fraud-*] (the registry APIs are queried per model)");
+  }
+  for (const auto& m : models) {
+    auto model = Scalar(file, m, "model");
+    if (!model) return tl::unexpected(model.error());
+    if (model->empty()) return Bad(file, m, section + " models: entries must not be empty");
+    out.models.push_back(*model);
+  }
+  if (node["endpoint"]) {
+    auto endpoint = Scalar(file, node["endpoint"], "endpoint");
+    if (!endpoint) return tl::unexpected(endpoint.error());
+    out.endpoint = *endpoint;
+  }
+  return out;
+}
+
+// Each reconcile's endpoint must name a configured endpoint; when it is left out, the one
+// endpoint whose registry: names the registry is used.
+Result<void> ResolveReconcileEndpoints(const std::string& file, const YAML::Node& root,
+                                       ServiceConfig& config) {
+  std::vector<std::string> names;
+  for (const auto& e : config.endpoints) names.push_back(e.name);
+  for (auto& reg : config.registries) {
+    if (!reg.reconcile) continue;
+    const YAML::Node node = root["registries"][reg.name]["reconcile"];
+    const std::string section = "registry '" + reg.name + "' reconcile";
+    if (!reg.reconcile->endpoint.empty()) {
+      const std::string& wanted = reg.reconcile->endpoint;
+      if (std::find(names.begin(), names.end(), wanted) == names.end()) {
+        const std::string hint = Suggest(wanted, names);
+        return Bad(file, node["endpoint"],
+                   section + " endpoint '" + wanted + "' is not a configured endpoint" +
+                       (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                       " (endpoints: " + Join(names) + ")");
+      }
+      continue;
+    }
+    std::vector<std::string> candidates;
+    for (const auto& e : config.endpoints) {
+      if (e.registry == reg.name) candidates.push_back(e.name);
+    }
+    if (candidates.size() != 1) {
+      return Bad(file, node,
+                 section + " needs endpoint: the endpoint whose events it stands in for; " +
+                     (candidates.empty()
+                          ? "no endpoint has registry: " + reg.name + " (endpoints: " + Join(names) + ")"
+                          : "several endpoints have registry: " + reg.name + " (" +
+                                Join(candidates) + "); name one"));
+    }
+    reg.reconcile->endpoint = candidates.front();
+  }
+  return {};
+}
+
 Result<void> ParseRegistries(const std::string& file, const YAML::Node& node,
                              std::vector<RegistryConfig>& out) {
   if (!node.IsMap()) {
@@ -227,7 +319,7 @@ Result<void> ParseRegistries(const std::string& file, const YAML::Node& node,
     const std::string section = "registry '" + name + "'";
     if (!r.IsMap()) return Bad(file, r, section + " must be a mapping with dialect: and url:");
     if (auto k = CheckKeys(file, r, {"dialect", "url", "token", "username", "password", "verify_tls",
-                                     "ca_file", "timeout"},
+                                     "ca_file", "timeout", "reconcile"},
                            section);
         !k) {
       return k;
@@ -249,6 +341,11 @@ Result<void> ParseRegistries(const std::string& file, const YAML::Node& node,
     if (!url) return tl::unexpected(url.error());
     if (!url->starts_with("https://") && !url->starts_with("http://")) {
       return Bad(file, r["url"], "url '" + *url + "' must start with https:// (or http://)");
+    }
+    if (const auto host = url->find("://") + 3; url->find('@', host) < url->find('/', host)) {
+      // Never echoed: the part before @ is a credential.
+      return Bad(file, r["url"], section + ": url must not hold credentials (user:password@); use "
+                                           "token: or username: and password: with env: or file:");
     }
     while (url->ends_with('/')) url->pop_back();
     reg.url = *url;
@@ -294,6 +391,11 @@ Result<void> ParseRegistries(const std::string& file, const YAML::Node& node,
       auto d = Duration(file, r["timeout"], "timeout");
       if (!d) return tl::unexpected(d.error());
       reg.timeout = *d;
+    }
+    if (r["reconcile"]) {
+      auto reconcile = ParseReconcile(file, r["reconcile"], section);
+      if (!reconcile) return tl::unexpected(reconcile.error());
+      reg.reconcile = std::move(*reconcile);
     }
     out.push_back(std::move(reg));
   }
@@ -384,8 +486,8 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
     return Bad(file, root, "the config must be a YAML mapping with listen:, store: and endpoints:");
   }
   if (auto r = CheckKeys(file, root,
-                         {"listen", "io_threads", "store", "limits", "endpoints", "pipelines",
-                          "runners", "secrets", "registries"},
+                         {"listen", "public_url", "io_threads", "store", "limits", "endpoints",
+                          "pipelines", "runners", "secrets", "registries"},
                          "the config");
       !r) {
     return tl::unexpected(r.error());
@@ -394,6 +496,16 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
   config.source = file;
   if (root["listen"]) {
     if (auto r = ParseListen(file, root["listen"], config); !r) return tl::unexpected(r.error());
+  }
+  if (root["public_url"]) {
+    auto url = Scalar(file, root["public_url"], "public_url");
+    if (!url) return tl::unexpected(url.error());
+    if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+      return Bad(file, root["public_url"],
+                 "public_url must start with http:// or https://, e.g. https://stagegate.example.com");
+    }
+    while (!url->empty() && url->back() == '/') url->pop_back();
+    config.public_url = *url;
   }
   if (root["io_threads"]) {
     auto c = Count(file, root["io_threads"], "io_threads");
@@ -465,6 +577,7 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
                      "; add it under registries:");
     }
   }
+  if (auto r = ResolveReconcileEndpoints(file, root, config); !r) return tl::unexpected(r.error());
   return config;
 }
 

@@ -22,6 +22,8 @@ struct EventFilter {
   std::string endpoint;
   std::string type;
   std::string model;
+  std::string version;  // model_version; empty = any
+  std::string alias;    // empty = any
   std::int64_t before_id = 0;  // cursor: only ids below this; 0 = from the newest
   /// When set, only ids above it, oldest first (how the dispatcher follows the log).
   std::optional<std::int64_t> after_id;

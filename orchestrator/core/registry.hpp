@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +50,13 @@ struct ModelVersionInfo {
   std::string description;
   std::vector<std::string> aliases;
   std::map<std::string, std::string> tags;
+  std::int64_t creation_ms = 0;  // creation_timestamp; 0 when the answer has none
+};
+
+/// A registered model's aliases (MLflow registered-models/get, protocols.md §2.2).
+struct RegisteredModelInfo {
+  std::string name;
+  std::map<std::string, std::string> aliases;  // alias -> version
 };
 
 /// A Databricks transition-request activity (approved, rejected, requested, ...).
@@ -111,6 +119,24 @@ class RegistryClient {
   /// nullopt when the alias is not set.
   virtual Result<std::optional<ModelVersionInfo>> GetVersionByAlias(const std::string& model,
                                                                     const std::string& alias) = 0;
+
+  // Reconciliation (both dialects; GetRegisteredModel is MLflow's). Not pure, so clients that
+  // predate them (and test fakes) need not implement them.
+  /// Every version of `model`: model-versions/search with filter name='<model>', following
+  /// next_page_token to the end.
+  virtual Result<std::vector<ModelVersionInfo>> SearchVersions(const std::string& model) {
+    return Fail(ErrorCode::kInvalidArgument, "this registry client cannot search versions of " + model);
+  }
+  /// Every version of every model whose name matches the SQL LIKE `pattern` (% any run, _ one
+  /// character): filter name LIKE '<pattern>', all pages.
+  virtual Result<std::vector<ModelVersionInfo>> SearchVersionsLike(const std::string& pattern) {
+    return Fail(ErrorCode::kInvalidArgument, "this registry client cannot search versions like " + pattern);
+  }
+  /// The registered model with its aliases (search results carry no aliases on MLflow,
+  /// mlflow/mlflow#9783).
+  virtual Result<RegisteredModelInfo> GetRegisteredModel(const std::string& model) {
+    return Fail(ErrorCode::kInvalidArgument, "this registry client cannot read registered model " + model);
+  }
 };
 
 using RegistryClientPtr = std::shared_ptr<RegistryClient>;

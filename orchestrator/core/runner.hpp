@@ -23,6 +23,12 @@ struct JobSpec {
   std::map<std::string, std::string> resources;
   std::string event_json;                    // handed to the job as a file
   std::vector<std::string> redact;           // secret values never to appear in stored logs
+  // Built-in actions (`uses:`): the action's name, its `with:` values with ${{ }} evaluated,
+  // and the run so far as JSON ({id, pipeline, tasks: [{id, state, detail, exit_code,
+  // outputs, log_path}]}) for evidence. Empty for `run:` tasks.
+  std::string action;
+  std::map<std::string, std::string> with;
+  std::string run_json;
 };
 
 enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kTimedOut, kCancelled, kLost };

@@ -67,6 +67,19 @@ struct PipelineSecret {
   Secret secret;
 };
 
+/// Polling a registry for events it never delivered (docs/registries.md, "Reconciliation").
+struct ReconcileConfig {
+  std::chrono::milliseconds interval = std::chrono::seconds(60);  // between polls; >= 1s
+  std::vector<std::string> models;  // names or globs (* ? [..]); never empty
+  std::string endpoint;  // the endpoint the synthesised events are stored under (resolved)
+  /// Only state older than this is synthesised, so a delivery still on its way (or being
+  /// retried) is not doubled by a synthesised event.
+  std::chrono::milliseconds grace = std::chrono::seconds(30);
+  /// MLflow versions (and aliases with no history in the log) older than this are never
+  /// synthesised, so turning reconciliation on does not replay a model's history.
+  std::chrono::milliseconds lookback = std::chrono::hours(24);
+};
+
 /// A registry stagegate calls back (protocols.md §2): where it is and how to authenticate.
 struct RegistryConfig {
   std::string name;
@@ -78,11 +91,14 @@ struct RegistryConfig {
   bool verify_tls = true;
   std::string ca_file;  // trust this PEM instead of the system's authorities
   std::chrono::milliseconds timeout = std::chrono::seconds(10);  // per call
+  std::optional<ReconcileConfig> reconcile;  // absent: this registry is not polled
 };
 
 struct ServiceConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
+  /// How people reach this server (links in registry comments); empty: http://<listen>.
+  std::string public_url;
   int io_threads = 2;
   StoreConfig store;
   Limits limits;

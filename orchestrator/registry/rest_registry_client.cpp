@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/core/headers.hpp"
+#include "orchestrator/registry/registry_errors.hpp"
 
 namespace stagegate::registry {
 namespace {
@@ -55,6 +56,7 @@ ModelVersionInfo VersionFrom(const json& j) {
   v.source = StringField(j, "source");
   v.status = StringField(j, "status");
   v.description = StringField(j, "description");
+  v.creation_ms = IntField(j, "creation_timestamp");
   if (const auto a = j.find("aliases"); a != j.end() && a->is_array()) {
     for (const auto& alias : *a) {
       if (alias.is_string()) v.aliases.push_back(alias.get<std::string>());
@@ -91,6 +93,27 @@ ErrorCode CodeFor(int status, const std::string& error_code) {
 
 }  // namespace
 
+ErrorCode RegistryErrorCode(int status, const std::string& error_code) {
+  return CodeFor(status, error_code);
+}
+
+Error RegistryHttpError(RegistryDialect dialect, const std::string& what,
+                        const RegistryRequest& request, const RegistryResponse& response) {
+  const json parsed = json::parse(response.body, nullptr, false);
+  std::string error_code;
+  std::string message;
+  if (parsed.is_object()) {
+    error_code = StringField(parsed, "error_code");
+    message = StringField(parsed, "message");
+  }
+  if (message.empty()) message = response.body.substr(0, 200);
+  return Error{CodeFor(response.status, error_code),
+               std::string(RegistryDialectName(dialect)) + " registry: " + what + " failed: " +
+                   (error_code.empty() ? "" : error_code + ": ") + message + " (HTTP " +
+                   std::to_string(response.status) + " on " + request.method + " " +
+                   request.path.substr(0, request.path.find('?')) + ")"};
+}
+
 RestRegistryClient::RestRegistryClient(RegistryDialect dialect,
                                        std::shared_ptr<RegistryTransport> transport)
     : dialect_(dialect), transport_(std::move(transport)) {}
@@ -106,22 +129,17 @@ Result<json> Call(RegistryDialect dialect, RegistryTransport& transport, const c
   auto response = transport.Send(request);
   const std::string call = std::string(RegistryDialectName(dialect)) + " registry: " + what;
   if (!response) {
-    return Fail(ErrorCode::kUnavailable, call + " failed: " + response.error().message);
+    // kInDoubt stays: the call may have happened (the outbox checks before sending again).
+    const ErrorCode code = response.error().code == ErrorCode::kInDoubt ? ErrorCode::kInDoubt
+                                                                        : ErrorCode::kUnavailable;
+    return Fail(code, call + " failed: " + response.error().message);
   }
   const json parsed = response->body.empty() ? json::object()
                                              : json::parse(response->body, nullptr, false);
   const std::string where = " (HTTP " + std::to_string(response->status) + " on " +
                             request.method + " " + request.path.substr(0, request.path.find('?')) + ")";
   if (response->status < 200 || response->status >= 300) {
-    std::string error_code;
-    std::string message;
-    if (parsed.is_object()) {
-      error_code = StringField(parsed, "error_code");
-      message = StringField(parsed, "message");
-    }
-    if (message.empty()) message = response->body.substr(0, 200);
-    return Fail(CodeFor(response->status, error_code),
-                call + " failed: " + (error_code.empty() ? "" : error_code + ": ") + message + where);
+    return tl::unexpected(RegistryHttpError(dialect, what, request, *response));
   }
   if (!parsed.is_object()) {
     return Fail(ErrorCode::kUnavailable, call + " answered with a body that is not a JSON object" + where);
@@ -335,6 +353,65 @@ Result<std::optional<ModelVersionInfo>> RestRegistryClient::GetVersionByAlias(
     return MissingField(dialect_, "get version by alias", "model_version");
   }
   return std::optional<ModelVersionInfo>(VersionFrom(*it));
+}
+
+namespace {
+
+// A filter string value: single-quoted, or double-quoted when the name holds a single quote
+// (MLflow's filter grammar takes either).
+std::string FilterString(const std::string& value) {
+  const char quote = value.find('\'') == std::string::npos ? '\'' : '"';
+  return quote + value + quote;
+}
+
+// Stops a registry that keeps answering with a page token from holding a poll forever.
+constexpr int kMaxSearchPages = 1000;
+
+}  // namespace
+
+Result<std::vector<ModelVersionInfo>> RestRegistryClient::Search(const std::string& filter) {
+  std::vector<ModelVersionInfo> out;
+  std::string token;
+  for (int page = 0; page < kMaxSearchPages; ++page) {
+    std::vector<std::pair<std::string, std::string>> params = {{"filter", filter}};
+    if (!token.empty()) params.emplace_back("page_token", token);
+    SG_CALL(answer, "search model versions", "GET", "model-versions/search" + Query(params), nullptr);
+    if (const auto it = answer->find("model_versions"); it != answer->end() && it->is_array()) {
+      for (const auto& v : *it) out.push_back(VersionFrom(v));
+    }
+    token = StringField(*answer, "next_page_token");
+    if (token.empty()) return out;  // no matches come back as {} (proto3 JSON)
+  }
+  return Fail(ErrorCode::kUnavailable, std::string(RegistryDialectName(dialect_)) +
+                                           " registry: search model versions for " + filter +
+                                           " still had a next_page_token after " +
+                                           std::to_string(kMaxSearchPages) + " pages");
+}
+
+Result<std::vector<ModelVersionInfo>> RestRegistryClient::SearchVersions(const std::string& model) {
+  return Search("name=" + FilterString(model));
+}
+
+Result<std::vector<ModelVersionInfo>> RestRegistryClient::SearchVersionsLike(
+    const std::string& pattern) {
+  return Search("name LIKE " + FilterString(pattern));
+}
+
+Result<RegisteredModelInfo> RestRegistryClient::GetRegisteredModel(const std::string& model) {
+  SG_CALL(answer, "get registered model", "GET", "registered-models/get" + Query({{"name", model}}),
+          nullptr);
+  const auto it = answer->find("registered_model");
+  if (it == answer->end() || !it->is_object()) {
+    return MissingField(dialect_, "get registered model", "registered_model");
+  }
+  RegisteredModelInfo out{.name = StringField(*it, "name")};
+  if (out.name.empty()) out.name = model;
+  if (const auto a = it->find("aliases"); a != it->end() && a->is_array()) {
+    for (const auto& alias : *a) {
+      if (alias.is_object()) out.aliases[StringField(alias, "alias")] = StringField(alias, "version");
+    }
+  }
+  return out;
 }
 
 #undef SG_CALL

@@ -50,8 +50,13 @@ class RestRegistryClient final : public RegistryClient {
   Result<void> DeleteAlias(const std::string& model, const std::string& alias) override;
   Result<std::optional<ModelVersionInfo>> GetVersionByAlias(const std::string& model,
                                                             const std::string& alias) override;
+  Result<std::vector<ModelVersionInfo>> SearchVersions(const std::string& model) override;
+  Result<std::vector<ModelVersionInfo>> SearchVersionsLike(const std::string& pattern) override;
+  Result<RegisteredModelInfo> GetRegisteredModel(const std::string& model) override;
 
  private:
+  Result<std::vector<ModelVersionInfo>> Search(const std::string& filter);
+
   RegistryDialect dialect_;
   std::shared_ptr<RegistryTransport> transport_;
 };

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "orchestrator/core/actions.hpp"
 #include "orchestrator/core/units.hpp"
 #include "orchestrator/scheduler/dag.hpp"
 #include "pipelines/condition.hpp"
@@ -25,6 +26,7 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr int kDispatchBatch = 200;
+
 
 struct Update {
   std::int64_t run_id = 0;
@@ -48,6 +50,7 @@ struct Inbox {
 struct TaskPlan {
   std::optional<pipelines::Condition> condition;
   std::vector<std::pair<std::string, pipelines::Template>> env;  // pipeline env, then task env
+  std::vector<std::pair<std::string, pipelines::Template>> with;  // a uses: task's with:
   std::set<std::string> reads;  // task ids whose status or outputs the templates read
   bool reads_all_tasks = false;
   bool needs_context = false;  // any template at all
@@ -154,6 +157,16 @@ Result<std::shared_ptr<const SpecPlan>> MakePlan(const std::string& text, const 
       if (!c) return tl::unexpected(c.error());
       CollectReads(c->References(), tp);
       tp.condition = std::move(*c);
+    }
+    for (const auto& [key, value] : task.with) {
+      auto t = pipelines::ParseTemplate(value);
+      if (!t) return tl::unexpected(t.error());
+      tp.with.emplace_back(key, std::move(*t));
+    }
+    for (const auto& [key, t] : tp.with) {
+      CollectReads(pipelines::References(t), tp);
+      tp.needs_context = tp.needs_context || t.Parts().size() > 1 ||
+                         (t.Parts().size() == 1 && t.Parts()[0].expression.has_value());
     }
     for (const auto& [key, t] : tp.env) {
       CollectReads(pipelines::References(t), tp);
@@ -303,7 +316,9 @@ class Stepper {
         run.by_task[task.id].push_back(inst.idx);
         inst.rec.id = std::move(instance_id);
         inst.rec.task = task.id;
-        inst.rec.runner = task.runner.empty() ? spec.defaults.runner : task.runner;
+        inst.rec.runner = IsRegistryAction(task.uses) ? std::string(kRegistryRunner)
+                          : task.runner.empty()     ? spec.defaults.runner
+                                                    : task.runner;
         inst.task = &task;
         inst.matrix = std::move(combo);
         run.index[inst.rec.id] = run.instances.size();
@@ -472,6 +487,22 @@ class Stepper {
                                         .run_cancelled = run.rec.cancel_requested};
   }
 
+  // The run so far (but the asking task), for the evidence a registry action posts.
+  static std::string RunSummaryJson(const LiveRun& run, const Instance& self) {
+    Json tasks = Json::array();
+    for (const auto& i : run.instances) {
+      if (&i == &self) continue;
+      tasks.push_back({{"id", i.rec.id},
+                       {"state", TaskStateName(i.rec.state)},
+                       {"detail", i.rec.detail},
+                       {"exit_code", i.rec.exit_code},
+                       {"outputs", i.rec.outputs},
+                       {"log_path", i.rec.log_path}});
+    }
+    const Json summary = {{"id", run.rec.id}, {"pipeline", run.rec.pipeline}, {"tasks", tasks}};
+    return summary.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+
   Result<JobSpec> MakeJob(const LiveRun& run, const Instance& inst) const {
     const PipelineSpec& spec = *run.plan->spec;
     const auto& plan = run.plan->tasks.at(inst.task->id);
@@ -498,6 +529,19 @@ class Stepper {
     }
     for (const auto& [k, v] : inst.matrix) job.env["MATRIX_" + k] = v;
     for (const auto& [name, value] : options_.secrets) job.redact.push_back(value);
+    if (!inst.task->uses.empty()) {
+      job.command.clear();
+      job.action = inst.task->uses;
+      const auto ctx = Context(run, inst);
+      for (const auto& [key, t] : plan.with) {
+        auto rendered = pipelines::Render(t, ctx);
+        if (!rendered) {
+          return Fail(ErrorCode::kInvalidArgument, "with." + key + ": " + rendered.error().message);
+        }
+        job.with[key] = std::move(*rendered);
+      }
+      job.run_json = RunSummaryJson(run, inst);
+    }
     return job;
   }
 
@@ -875,12 +919,18 @@ class Stepper {
     if (inst.rec.started_ms == 0) inst.rec.started_ms = now_;
     inst.rec.external_id.clear();
     inst.rec.outputs.clear();  // a task's outputs are those of its last attempt
-    if (!inst.task->uses.empty()) {
+    if (!inst.task->uses.empty() && !IsRegistryAction(inst.task->uses)) {
       Finish(run, inst, TaskState::kFailed,
              "built-in action '" + inst.task->uses + "' is not available in this version yet");
       return;
     }
     Runner* runner = RunnerFor(inst);
+    if (runner == nullptr && IsRegistryAction(inst.task->uses)) {
+      Finish(run, inst, TaskState::kFailed,
+             "'" + inst.task->uses + "' needs a registry: configure one under registries: in the "
+             "server's config");
+      return;
+    }
     if (runner == nullptr) {
       Finish(run, inst, TaskState::kFailed,
              "runner '" + inst.rec.runner + "' is not configured on this server; use runner: local "

@@ -17,6 +17,9 @@
 
 namespace stagegate::scheduler {
 
+/// The runner name the built-in registry actions (`uses: registry.*`) go to.
+inline constexpr const char* kRegistryRunner = "registry";
+
 struct SchedulerOptions {
   RunStorePtr runs;
   EventStorePtr events;  // null: no dispatch (stagegate run)

@@ -472,6 +472,8 @@ Result<std::vector<Event>> SqliteEventStore::List(const EventFilter& filter) {
   if (!filter.endpoint.empty()) sql += " AND endpoint = ?1";
   if (!filter.type.empty()) sql += " AND type = ?2";
   if (!filter.model.empty()) sql += " AND model_name = ?3";
+  if (!filter.version.empty()) sql += " AND model_version = ?7";
+  if (!filter.alias.empty()) sql += " AND alias = ?8";
   if (filter.before_id > 0) sql += " AND id < ?4";
   if (filter.after_id) sql += " AND id > ?6";
   sql += filter.after_id ? " ORDER BY id ASC LIMIT ?5" : " ORDER BY id DESC LIMIT ?5";
@@ -483,6 +485,8 @@ Result<std::vector<Event>> SqliteEventStore::List(const EventFilter& filter) {
   s.Bind(4, filter.before_id);
   s.Bind(5, static_cast<std::int64_t>(filter.limit));
   s.Bind(6, filter.after_id.value_or(0));
+  s.Bind(7, filter.version);
+  s.Bind(8, filter.alias);
   std::vector<Event> out;
   int rc = 0;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {

@@ -104,9 +104,12 @@ def test_promotion_gate_approves_a_better_version(tmp_path):
                         "approve": "succeeded", "reject": "skipped"}, r
     assert "databricks-promotion-gate succeeded" in r.proc.stdout
     log = r.log("approve")
-    assert "would POST /api/2.0/mlflow/transition-requests/approve" in log
-    assert '"version": "7"' in log and '"archive_existing_versions": true' in log
+    assert ("dry run: would call registry.approve_transition model 'churn' version 7 stage "
+            "Production") in log
+    assert '"archive_existing_versions": true' in log
+    assert "### stagegate: approved" in log  # the evidence comment
     assert "val_auc 0.921 vs 0.912 (version 6 in Production): +0.009" in log
+    assert "| compare | challenger_auc | 0.921 |" in log
     comparison = json.loads(r.artifact("compare", "comparison.json").read_text())
     assert comparison["verdict"] == "approve" and comparison["champion_version"] == "6"
     assert json.loads(r.artifact("model_tests (smoke)", "smoke.json").read_text())["passed"]
@@ -119,9 +122,9 @@ def test_promotion_gate_rejects_a_worse_version(tmp_path):
     assert r.states["approve"] == "skipped", r
     assert r.states["reject"] == "succeeded", r
     log = r.log("reject")
-    assert "would POST /api/2.0/mlflow/transition-requests/reject" in log
+    assert "would call registry.reject_transition model 'churn' version 8 stage Production" in log
     assert "val_auc 0.905 vs 0.912 (version 6 in Production): -0.007, below the required" in log
-    assert json.loads(r.artifact("reject", "verdict.json").read_text())["action"] == "reject"
+    assert "**compare**: exited with code 1" in log  # the failed task, with its log tail
 
 
 def test_promotion_gate_rejects_when_the_required_gain_is_raised(tmp_path):
@@ -145,14 +148,16 @@ def test_promotion_gate_rejects_when_a_test_suite_fails(tmp_path):
     assert r.states["model_tests (fairness)"] in ("succeeded", "cancelled"), r
     assert (r.states["compare"], r.states["approve"], r.states["reject"]) == \
         ("skipped", "skipped", "succeeded"), r
-    assert "stagegate: rejected. model tests failed: smoke" in r.log("reject")
+    log = r.log("reject")
+    assert "### stagegate: rejected" in log and "**model_tests (smoke)**" in log, log
+    assert "The checks failed; see the failed tasks below." in log
 
 
 def test_promotion_gate_runs_by_hand_with_inputs(tmp_path):
     r = run(tmp_path, PROMOTION_GATE, inputs=["model=churn", "version=7"])
     assert r.proc.returncode == 0, r
     assert r.states["approve"] == "succeeded", r
-    assert '"name": "churn"' in r.log("approve")
+    assert "model 'churn' version 7 stage Production" in r.log("approve")
 
 
 def test_promotion_gate_refuses_a_request_for_another_stage(tmp_path):
@@ -171,11 +176,11 @@ def test_mlflow_gate_promotes_a_good_version(tmp_path):
     assert r.proc.returncode == 0, r
     assert r.states == {"inspect": "succeeded", "checks (lineage)": "succeeded",
                         "checks (metric)": "succeeded", "checks (owner)": "succeeded",
-                        "promote": "succeeded", "flag": "skipped"}, r
-    log = r.log("promote")
-    assert ('would POST /api/2.0/mlflow/registered-models/alias {"name": "fraud-detector", '
-            '"alias": "challenger", "version": "12"}') in log
-    assert '"key": "stagegate.verdict", "value": "passed"' in log
+                        "tag": "succeeded", "promote": "succeeded", "flag": "skipped"}, r
+    assert ("would call registry.set_alias model 'fraud-detector' version 12 alias challenger"
+            in r.log("promote"))
+    assert ("would call registry.set_tag model 'fraud-detector' version 12 tag "
+            "stagegate.verdict=passed" in r.log("tag"))
     assert "run 4c1e8e2b9a6d4f0e8b7a1c2d3e4f5a6b" in r.log("inspect")
 
 
@@ -184,9 +189,9 @@ def test_mlflow_gate_flags_a_version_without_lineage_and_a_low_metric(tmp_path):
     assert r.proc.returncode == 1, r
     assert r.states == {"inspect": "succeeded", "checks (lineage)": "failed",
                         "checks (metric)": "failed", "checks (owner)": "succeeded",
-                        "promote": "skipped", "flag": "succeeded"}, r
+                        "tag": "skipped", "promote": "skipped", "flag": "succeeded"}, r
     log = r.log("flag")
-    assert "would POST /api/2.0/mlflow/model-versions/set-tag" in log
+    assert "would call registry.set_tag model 'fraud-detector' version 13 tag stagegate.verdict=failed" in log
     assert "lineage: registered without a run" in log
     assert "metric: val_auc 0.812 is below 0.85" in log
 

@@ -21,11 +21,16 @@ import textwrap
 import types
 import urllib.parse
 
+import sys
+
 import pytest
 import yaml
 
 from conftest import (GITHUB_SECRET, MLFLOW_SECRET, REPO_ROOT, github_push_body, mlflow_body,
                       new_id, signed_headers, wait_for)
+
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from registry_double.server import RegistryDouble  # noqa: E402
 
 OPENAPI = REPO_ROOT / "docs" / "openapi.yaml"
 SERVE_CPP = REPO_ROOT / "orchestrator" / "app" / "serve.cpp"
@@ -56,6 +61,18 @@ PIPELINES = {
         on: {manual: {}}
         tasks:
           wait: {run: sleep 30}
+        """,
+    # Registry actions: one the registry takes, one it refuses (no such model): a dead letter.
+    "tags.yaml": """\
+        name: tags
+        on: {manual: {}}
+        tasks:
+          good:
+            uses: registry.set_tag
+            with: {model: churn, version: "1", key: checked, value: "yes"}
+          bad:
+            uses: registry.set_tag
+            with: {model: no-such-model, version: "1", key: checked, value: "yes"}
         """,
 }
 
@@ -286,12 +303,23 @@ def wait_finished(server, run_id):
 
 
 @pytest.fixture(scope="module")
-def live(stagegate_module):
-    """A server with a finished run (quick), a failed one (fails) and one to cancel (long)."""
+def registry_double():
+    double = RegistryDouble(dialect="mlflow").start()
+    double.registry.create_model("churn")
+    double.registry.create_version("churn", "models:/churn/1")
+    yield double
+    double.stop()
+
+
+@pytest.fixture(scope="module")
+def live(stagegate_module, registry_double):
+    """A server with a finished run (quick), a failed one (fails), one to cancel (long), and
+    an outbox with a delivered registry action and a dead letter (tags)."""
     endpoints = {"mlflow": {"scheme": "mlflow", "secrets": ["env:SG_E2E_MLFLOW"]},
                  "github": {"scheme": "github", "secrets": ["env:SG_E2E_GITHUB"]}}
     extra = {"pipelines": {"dir": "pipelines"},
-             "runners": {"local": {"max_parallel": 4, "work_dir": "work"}}}
+             "runners": {"local": {"max_parallel": 4, "work_dir": "work"}},
+             "registries": {"double": {"dialect": "mlflow", "url": registry_double.url}}}
     server = stagegate_module(endpoints, extra=extra, start=False, secrets={
         "env:SG_E2E_MLFLOW": MLFLOW_SECRET, "env:SG_E2E_GITHUB": GITHUB_SECRET})
     folder = server.workdir / "pipelines"
@@ -310,6 +338,11 @@ def live(stagegate_module):
     out.long_id = trigger(server, "long", {})
     assert wait_finished(server, out.run_id)["status"] == "succeeded"
     assert wait_finished(server, out.failed_id)["status"] == "failed"
+    tags = wait_finished(server, trigger(server, "tags", {}))
+    assert tags["status"] == "failed", tags
+    entries = {e["task"]: e for e in server.get("/api/v1/outbox").json()["entries"]}
+    assert entries["good"]["state"] == "delivered" and entries["bad"]["state"] == "dead", entries
+    out.delivered_id, out.dead_id = entries["good"]["id"], entries["bad"]["id"]
     return out
 
 
@@ -341,6 +374,10 @@ def sample_requests(live):
             "/api/v1/pipelines/quick/runs",
             json.dumps({"inputs": {"threshold": 0.9}, "event_id": event}),
             {"Content-Type": "application/json"}, 201),
+        ("/api/v1/outbox", "GET"): ("/api/v1/outbox?limit=500", None, {}, 200),
+        ("/api/v1/outbox/{id}", "GET"): (f"/api/v1/outbox/{live.delivered_id}", None, {}, 200),
+        ("/api/v1/outbox/{id}/retry", "POST"): (f"/api/v1/outbox/{live.dead_id}/retry", "", {},
+                                                202),
         ("/healthz", "GET"): ("/healthz", None, {}, 200),
         ("/readyz", "GET"): ("/readyz", None, {}, 200),
         ("/metrics", "GET"): ("/metrics", None, {}, 200),

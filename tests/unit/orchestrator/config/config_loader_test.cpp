@@ -168,7 +168,7 @@ TEST_F(ConfigLoaderTest, BadRegistriesAreExplained) {
             "cfg.yaml:7:9: registry 'main' needs url:, e.g. url: https://mlflow.example.com");
   EXPECT_EQ(LoadError(base + "registries:\n  main: {dialect: mlflow, url: https://x, tokn: env:A}\n"),
             "cfg.yaml:7:43: unknown key 'tokn' in registry 'main'; did you mean 'token'? (known keys: "
-            "dialect, url, token, username, password, verify_tls, ca_file, timeout)");
+            "dialect, url, token, username, password, verify_tls, ca_file, timeout, reconcile)");
   EXPECT_EQ(LoadError(base + "registries:\n  main: {dialect: mlflow, url: https://x, username: ci}\n"),
             "cfg.yaml:7:9: registry 'main' needs both username: and password: for basic authentication");
   EXPECT_EQ(LoadError(base + "registries:\n  main: {dialect: mlflow, url: https://x, token: "
@@ -182,6 +182,77 @@ TEST_F(ConfigLoaderTest, BadRegistriesAreExplained) {
   EXPECT_EQ(LoadError(base + "registries:\n  workspace: {dialect: databricks, url: https://x}\n"),
             "cfg.yaml:5:15: endpoint 'gh' names registry 'main', which is not configured; add it "
             "under registries:");
+}
+
+TEST_F(ConfigLoaderTest, ReconcileDefaultsToTheEndpointThatNamesTheRegistry) {
+  const auto r = LoadConfigText(std::string(kEndpointsForRegistries) +
+                                    "registries:\n  main:\n    dialect: mlflow\n    url: https://x\n"
+                                    "    reconcile: {models: [churn, fraud-*]}\n  other: {dialect: "
+                                    "databricks, url: https://y}\n",
+                                "cfg.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->registries.size(), 2U);
+  const auto& rc = r->registries[0].reconcile;
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(rc->interval, milliseconds(60'000));
+  EXPECT_EQ(rc->grace, milliseconds(30'000));
+  EXPECT_EQ(rc->lookback, milliseconds(86'400'000));
+  EXPECT_EQ(rc->models, (std::vector<std::string>{"churn", "fraud-*"}));
+  EXPECT_EQ(rc->endpoint, "gh");
+  EXPECT_FALSE(r->registries[1].reconcile.has_value());
+
+  const auto explicit_values = LoadConfigText(
+      std::string(kEndpointsForRegistries) +
+          "  ml:\n    scheme: mlflow\n    secrets: [env:SG_UNIT_ML_SECRET]\n    registry: main\n"
+          "registries:\n  main:\n    dialect: mlflow\n    url: https://x\n    reconcile:\n"
+          "      interval: 5m\n      grace: 2m\n      lookback: 7d\n      models: [churn]\n"
+          "      endpoint: ml\n",
+      "cfg.yaml");
+  ASSERT_TRUE(explicit_values) << explicit_values.error().message;
+  const auto& ex = explicit_values->registries[0].reconcile;
+  ASSERT_TRUE(ex.has_value());
+  EXPECT_EQ(ex->interval, milliseconds(300'000));
+  EXPECT_EQ(ex->grace, milliseconds(120'000));
+  EXPECT_EQ(ex->lookback, milliseconds(7 * 86'400'000LL));
+  EXPECT_EQ(ex->endpoint, "ml");
+}
+
+TEST_F(ConfigLoaderTest, BadReconcileIsExplained) {
+  const std::string base = std::string(kEndpointsForRegistries) +
+                           "registries:\n  main:\n    dialect: mlflow\n    url: https://x\n"
+                           "    reconcile: ";
+  EXPECT_EQ(LoadError(base + "{interval: 500ms, models: [churn]}\n"),
+            "cfg.yaml:10:27: registry 'main' reconcile interval must be at least 1s (the registry "
+            "is called on every poll)");
+  EXPECT_EQ(LoadError(base + "{interval: soon, models: [churn]}\n").substr(0, 25),
+            "cfg.yaml:10:27: interval:");
+  EXPECT_EQ(LoadError(base + "{interval: 60s}\n"),
+            "cfg.yaml:10:16: registry 'main' reconcile needs models: a list of model names or "
+            "globs, e.g. models: [churn, fraud-*] (the registry APIs are queried per model)");
+  EXPECT_EQ(LoadError(base + "{models: []}\n"),
+            "cfg.yaml:10:25: registry 'main' reconcile needs models: a list of model names or "
+            "globs, e.g. models: [churn, fraud-*] (the registry APIs are queried per model)");
+  EXPECT_EQ(LoadError(base + "{modles: [churn]}\n"),
+            "cfg.yaml:10:17: unknown key 'modles' in registry 'main' reconcile; did you mean "
+            "'models'? (known keys: interval, models, endpoint, grace, lookback)");
+  EXPECT_EQ(LoadError(base + "{models: [churn], endpoint: hg}\n"),
+            "cfg.yaml:10:44: registry 'main' reconcile endpoint 'hg' is not a configured "
+            "endpoint; did you mean 'gh'? (endpoints: gh)");
+  EXPECT_EQ(LoadError(base + "60s\n"),
+            "cfg.yaml:10:16: registry 'main' reconcile must be a mapping, e.g. reconcile: "
+            "{interval: 60s, models: [churn]}");
+  // No endpoint names the registry, or several do: the endpoint must be named.
+  EXPECT_EQ(LoadError("endpoints:\n  gh: {scheme: github, secrets: [env:SG_UNIT_PLAIN_SECRET]}\n"
+                      "registries:\n  main: {dialect: mlflow, url: https://x, reconcile: {models: "
+                      "[churn]}}\n"),
+            "cfg.yaml:4:54: registry 'main' reconcile needs endpoint: the endpoint whose events "
+            "it stands in for; no endpoint has registry: main (endpoints: gh)");
+  EXPECT_EQ(LoadError(std::string(kEndpointsForRegistries) +
+                      "  gh2: {scheme: github, secrets: [env:SG_UNIT_PLAIN_SECRET], registry: main}\n"
+                      "registries:\n  main: {dialect: mlflow, url: https://x, reconcile: {models: "
+                      "[churn]}}\n"),
+            "cfg.yaml:8:54: registry 'main' reconcile needs endpoint: the endpoint whose events "
+            "it stands in for; several endpoints have registry: main (gh, gh2); name one");
 }
 
 TEST_F(ConfigLoaderTest, DefaultsApplyWhenOnlyEndpointsAreGiven) {
@@ -237,12 +308,12 @@ constexpr const char* kEndpoints = "endpoints:\n  gh:\n    scheme: github\n    s
 TEST_F(ConfigLoaderTest, UnknownTopLevelKeySuggestsTheClosest) {
   EXPECT_EQ(LoadError(std::string("lisen: 127.0.0.1:8080\n") + kEndpoints),
             "cfg.yaml:1:1: unknown key 'lisen' in the config; did you mean 'listen'? (known keys: "
-            "listen, io_threads, store, limits, endpoints, pipelines, runners, secrets, registries)");
+            "listen, public_url, io_threads, store, limits, endpoints, pipelines, runners, secrets, registries)");
 }
 
 TEST_F(ConfigLoaderTest, UnknownKeyWithoutACloseMatchHasNoHint) {
   EXPECT_EQ(LoadError(std::string(kEndpoints) + "zzzzzzzz: 1\n"),
-            "cfg.yaml:5:1: unknown key 'zzzzzzzz' in the config (known keys: listen, io_threads, "
+            "cfg.yaml:5:1: unknown key 'zzzzzzzz' in the config (known keys: listen, public_url, io_threads, "
             "store, limits, endpoints, pipelines, runners, secrets, registries)");
 }
 
@@ -325,6 +396,21 @@ TEST_F(ConfigLoaderTest, InlineSecretIsRefusedWithoutEchoingIt) {
             "cfg.yaml:4:15: secrets must be references, env:NAME or file:PATH (inline values are "
             "refused so they never sit in a config file)");
   EXPECT_EQ(message.find("hunter2"), std::string::npos);
+}
+
+TEST_F(ConfigLoaderTest, RegistryUrlWithCredentialsIsRefusedWithoutEchoingThem) {
+  const std::string message = LoadError(
+      "endpoints:\n  ml:\n    scheme: mlflow\n    secrets: [env:SG_UNIT_ML_SECRET]\n"
+      "registries:\n  oss:\n    dialect: mlflow\n    url: https://ci:hunter2@mlflow.example.com/x\n");
+  EXPECT_NE(message.find("url must not hold credentials"), std::string::npos) << message;
+  EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+}
+
+TEST_F(ConfigLoaderTest, PublicUrlMustBeHttp) {
+  EXPECT_NE(LoadError("public_url: ci.example.com\nendpoints:\n  ml:\n    scheme: mlflow\n"
+                      "    secrets: [env:SG_UNIT_ML_SECRET]\n")
+                .find("public_url must start with http:// or https://"),
+            std::string::npos);
 }
 
 TEST_F(ConfigLoaderTest, UnsetEnvironmentVariableIsNamed) {

@@ -2,6 +2,7 @@
 #include "orchestrator/registry/retrying_transport.hpp"
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -308,6 +309,79 @@ TEST_F(RetryingTransportTest, RetriesTransportFailuresAndGivesUpWithTheLastAnswe
   EXPECT_EQ(late->status, 503) << "the last answer is returned, not hidden";
   EXPECT_EQ(waits_, std::vector<std::int64_t>{200}) << "a second wait of 400 ms would pass the deadline";
   EXPECT_EQ(inner_->requests.size(), 2U);
+}
+
+// -- Reconciliation calls (protocols.md §2.1, §2.2) -----------------------------------------------
+
+TEST_F(RestRegistryClientTest, SearchVersionsFiltersByNameAndFollowsPageTokens) {
+  auto client = Client(RegistryDialect::kDatabricks);
+  transport_->Answer(200, R"({"model_versions": [{"name": "churn", "version": "8",
+                              "current_stage": "Staging", "creation_timestamp": 1700000000123}],
+                              "next_page_token": "tok 2"})");
+  transport_->Answer(200, R"({"model_versions": [{"name": "churn", "version": 7,
+                              "current_stage": "Archived"}]})");
+  auto versions = client.SearchVersions("churn");
+  ASSERT_TRUE(versions) << versions.error().message;
+  ASSERT_EQ(transport_->requests.size(), 2U);
+  EXPECT_EQ(transport_->requests[0].method, "GET");
+  EXPECT_EQ(transport_->requests[0].path,
+            "/api/2.0/mlflow/model-versions/search?filter=name%3D%27churn%27");
+  EXPECT_EQ(transport_->requests[1].path,
+            "/api/2.0/mlflow/model-versions/search?filter=name%3D%27churn%27&page_token=tok%202");
+  ASSERT_EQ(versions->size(), 2U);
+  EXPECT_EQ((*versions)[0].version, "8");
+  EXPECT_EQ((*versions)[0].creation_ms, 1700000000123);
+  EXPECT_EQ((*versions)[1].version, "7");  // a number where the API is loose about types
+  EXPECT_EQ((*versions)[1].current_stage, "Archived");
+
+  transport_->Answer(200, "{}");  // no versions: proto3 JSON leaves the list out
+  auto none = client.SearchVersions("it's");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(Last().path, "/api/2.0/mlflow/model-versions/search?filter=name%3D%22it%27s%22");
+
+  transport_->Answer(200, R"({"model_versions": [{"name": "fraud-eu", "version": "1"}]})");
+  auto like = client.SearchVersionsLike("fraud-%");
+  ASSERT_TRUE(like);
+  EXPECT_EQ(Last().path, "/api/2.0/mlflow/model-versions/search?filter=name%20LIKE%20%27fraud-%25%27");
+  ASSERT_EQ(like->size(), 1U);
+  EXPECT_EQ((*like)[0].name, "fraud-eu");
+
+  transport_->Answer(503, R"({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"})");
+  auto failed = client.SearchVersions("churn");
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(failed.error().message,
+            "databricks registry: search model versions failed: TEMPORARILY_UNAVAILABLE: busy "
+            "(HTTP 503 on GET /api/2.0/mlflow/model-versions/search)");
+}
+
+TEST_F(RestRegistryClientTest, GetRegisteredModelReadsAliases) {
+  auto client = Client(RegistryDialect::kMlflow);
+  transport_->Answer(200, R"({"registered_model": {"name": "churn", "latest_versions": [],
+                              "aliases": [{"alias": "champion", "version": "3"},
+                                          {"alias": "challenger", "version": "4"}]}})");
+  auto model = client.GetRegisteredModel("churn");
+  ASSERT_TRUE(model) << model.error().message;
+  EXPECT_EQ(Last().method, "GET");
+  EXPECT_EQ(Last().path, "/api/2.0/mlflow/registered-models/get?name=churn");
+  EXPECT_EQ(model->name, "churn");
+  EXPECT_EQ(model->aliases,
+            (std::map<std::string, std::string>{{"champion", "3"}, {"challenger", "4"}}));
+
+  transport_->Answer(200, R"({"registered_model": {"name": "plain"}})");
+  auto plain = client.GetRegisteredModel("plain");
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->aliases.empty());
+
+  transport_->Answer(404, R"({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no model"})");
+  auto missing = client.GetRegisteredModel("gone");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  transport_->Answer(200, R"({"something": {}})");
+  auto odd = client.GetRegisteredModel("churn");
+  ASSERT_FALSE(odd);
+  EXPECT_EQ(odd.error().message, "mlflow registry: get registered model answered without 'registered_model'");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "orchestrator/scheduler/catalog.hpp"
 #include "orchestrator/store/sqlite_run_store.hpp"
@@ -527,6 +528,62 @@ TEST_F(SchedulerTest, TasksThatCannotStartFailWithTheReason) {
   const RunRecord run = GetRun(id);
   EXPECT_EQ(run.status, RunStatus::kFailed);
   EXPECT_EQ(run.detail, "failed: compare, elsewhere");
+}
+
+constexpr const char* kRegistryAction = R"(name: verdict
+on: {manual: {}}
+tasks:
+  evaluate:
+    run: echo "auc=0.91" >> "$STAGEGATE_OUTPUT"
+  tag:
+    needs: [evaluate]
+    uses: registry.set_tag
+    with:
+      model: churn
+      version: "7"
+      key: auc
+      value: ${{ tasks.evaluate.outputs.auc }}
+)";
+
+TEST_F(SchedulerTest, RegistryActionsGoToTheRegistryRunnerWithTheirInputsRendered) {
+  FakeRunner registry;
+  auto options = Options();
+  options.runners[kRegistryRunner] = &registry;
+  scheduler_ = std::make_unique<Scheduler>(options);
+  scheduler_->SetCatalog(MakeCatalog({kRegistryAction}));
+  ASSERT_TRUE(scheduler_->Recover());
+  const auto id = Trigger("verdict");
+  Step();
+  Succeed(id, "evaluate", {{"auc", "0.91"}});
+  Step();
+  EXPECT_EQ(runner_.Submitted(id), Strings{"evaluate"});
+  ASSERT_EQ(registry.Submitted(id), Strings{"tag"});
+  const JobSpec tag = registry.Latest(id, "tag")->spec;
+  EXPECT_EQ(tag.action, "registry.set_tag");
+  EXPECT_TRUE(tag.command.empty());
+  EXPECT_EQ(tag.with, (Outputs{{"model", "churn"}, {"version", "7"}, {"key", "auc"}, {"value", "0.91"}}));
+  const auto summary = nlohmann::json::parse(tag.run_json);
+  EXPECT_EQ(summary["pipeline"], "verdict");
+  ASSERT_EQ(summary["tasks"].size(), 1U) << "the asking task is left out";
+  EXPECT_EQ(summary["tasks"][0]["id"], "evaluate");
+  EXPECT_EQ(summary["tasks"][0]["state"], "succeeded");
+  EXPECT_EQ(summary["tasks"][0]["outputs"]["auc"], "0.91");
+  EXPECT_EQ(GetTask(id, "tag").runner, kRegistryRunner);
+  registry.Deliver(id, "tag", Update(JobState::kSucceeded, 0));
+  Step();
+  EXPECT_EQ(GetRun(id).status, RunStatus::kSucceeded);
+  scheduler_.reset();  // before `registry`, which it points to
+}
+
+TEST_F(SchedulerTest, RegistryActionsWithoutARegistryFailSayingHowToConfigureOne) {
+  Boot({kRegistryAction});
+  const auto id = Trigger("verdict");
+  Step();
+  Succeed(id, "evaluate");
+  Step();
+  EXPECT_EQ(GetTask(id, "tag").state, TaskState::kFailed);
+  EXPECT_NE(GetTask(id, "tag").detail.find("configure one under registries:"), std::string::npos)
+      << GetTask(id, "tag").detail;
 }
 
 TEST_F(SchedulerTest, ARunWhosePinnedPipelineNoLongerLoadsFails) {

@@ -243,6 +243,33 @@ TEST_F(SqliteEventStoreTest, ListIsNewestFirstWithFiltersAndCursor) {
   EXPECT_EQ(Ids(EventFilter{.endpoint = "nobody"}), V{});
 }
 
+TEST_F(SqliteEventStoreTest, ListFiltersByVersionAndAlias) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 4; ++i) {
+    Event e = MakeEvent("ml", "id:va" + std::to_string(i));
+    e.type = "model_version_alias.created";
+    e.model_version = i < 2 ? "3" : "4";
+    e.alias = i % 2 == 0 ? "champion" : "challenger";
+    ids.push_back(MustAppend(e).event_id);
+  }
+  auto Ids = [&](const EventFilter& f) {
+    std::vector<std::int64_t> out;
+    const auto r = store_->List(f);
+    EXPECT_TRUE(r) << r.error().message;
+    if (r) {
+      for (const auto& e : *r) out.push_back(e.id);
+    }
+    return out;
+  };
+  using V = std::vector<std::int64_t>;
+  EXPECT_EQ(Ids(EventFilter{.model = "churn", .version = "3"}), (V{ids[1], ids[0]}));
+  EXPECT_EQ(Ids(EventFilter{.alias = "champion"}), (V{ids[2], ids[0]}));
+  EXPECT_EQ(Ids(EventFilter{.version = "4", .alias = "challenger"}), (V{ids[3]}));
+  EXPECT_EQ(Ids(EventFilter{.version = "9"}), V{});
+  // Combined with the cursor of the dispatcher (after_id), the new bindings keep their places.
+  EXPECT_EQ(Ids(EventFilter{.alias = "champion", .after_id = ids[0]}), (V{ids[2]}));
+}
+
 TEST_F(SqliteEventStoreTest, ReopenKeepsEventsAndDedupe) {
   Event e = MakeEvent("ml", "id:persist");
   e.payload = "persisted body";

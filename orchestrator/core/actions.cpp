@@ -1,0 +1,33 @@
+#include "orchestrator/core/actions.hpp"
+
+namespace stagegate {
+
+const std::vector<ActionInfo>& BuiltinActions() {
+  static const std::vector<ActionInfo> kActions = {
+      {"registry.approve_transition",
+       {"registry", "model", "version", "stage", "archive_existing_versions", "comment", "evidence"}},
+      {"registry.reject_transition", {"registry", "model", "version", "stage", "comment", "evidence"}},
+      {"registry.comment", {"registry", "model", "version", "comment", "evidence"}},
+      {"registry.transition_stage",
+       {"registry", "model", "version", "stage", "archive_existing_versions", "comment", "evidence"}},
+      {"registry.set_tag", {"registry", "model", "version", "key", "value"}},
+      {"registry.set_alias", {"registry", "model", "version", "alias"}},
+      {"registry.delete_alias", {"registry", "model", "alias"}},
+      // The ML actions: accepted by the validator, not run by this version yet.
+      {"compare", {}, false},
+      {"drift", {}, false},
+      {"validate-model", {}, false},
+  };
+  return kActions;
+}
+
+const ActionInfo* FindAction(const std::string& name) {
+  for (const auto& a : BuiltinActions()) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+bool IsRegistryAction(const std::string& name) { return name.rfind("registry.", 0) == 0; }
+
+}  // namespace stagegate
