@@ -54,6 +54,7 @@ bench: build
 	./bench/run.sh $(BUILD)
 	$(BUILD)/bench/sg_scheduler_bench
 	./bench/dispatch_latency.py $(BIN)
+	./bench/postback.py $(BIN)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

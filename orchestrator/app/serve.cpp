@@ -172,7 +172,8 @@ int Serve(const ServeOptions& options) {
         .registries = MakeRegistryClients(config->registries, registry::RetryPolicy{.max_attempts = 1}),
         .public_url = public_url,
         .log_dir = (std::filesystem::absolute(config->local_runner.work_dir, absolute_error) /
-                    "registry-actions").string()};
+                    "registry-actions").string(),
+        .metrics = metrics};
     for (const auto& e : config->endpoints) {
       if (!e.registry.empty()) action_options.endpoint_registries[e.name] = e.registry;
     }

@@ -97,6 +97,25 @@ void Metrics::CountRefusedConnection() {
   refused_connections_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void Metrics::CountRegistryAction(std::string_view registry, std::string_view action,
+                                  std::string_view outcome) {
+  const std::string labels = "registry=\"" + EscapeLabel(std::string(registry)) + "\",action=\"" +
+                             EscapeLabel(std::string(action)) + "\",outcome=\"" + std::string(outcome) + "\"";
+  std::lock_guard lock(mutex_);
+  registry_actions_[labels].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::ObserveRegistryCall(std::string_view registry, double seconds) {
+  Histogram* h = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = registry_calls_.find(registry);
+    if (it == registry_calls_.end()) it = registry_calls_.try_emplace(std::string(registry)).first;
+    h = &it->second;
+  }
+  h->Observe(seconds);
+}
+
 std::string Metrics::Render() const {
   std::string out;
   std::lock_guard lock(mutex_);
@@ -130,6 +149,17 @@ std::string Metrics::Render() const {
   out += "# TYPE stagegate_http_refused_connections_total counter\n";
   out += "stagegate_http_refused_connections_total " + std::to_string(refused_connections_.load()) +
          "\n";
+  out += "# HELP stagegate_registry_actions_total Rounds of registry actions by outcome.\n";
+  out += "# TYPE stagegate_registry_actions_total counter\n";
+  for (const auto& [labels, value] : registry_actions_) {
+    out += "stagegate_registry_actions_total{" + labels + "} " +
+           std::to_string(value.load(std::memory_order_relaxed)) + "\n";
+  }
+  out += "# HELP stagegate_registry_call_seconds Duration of one registry call of an action.\n";
+  out += "# TYPE stagegate_registry_call_seconds histogram\n";
+  for (const auto& [registry, histogram] : registry_calls_) {
+    histogram.Render(out, "stagegate_registry_call_seconds", "registry=\"" + EscapeLabel(registry) + "\"");
+  }
   return out;
 }
 

@@ -38,6 +38,11 @@ class Metrics final {
   void SetConnections(std::int64_t open);
   /// A connection closed at once because max_connections were open.
   void CountRefusedConnection();
+  /// A registry action's round ended: outcome = delivered, confirmed (found done when
+  /// checked after a lost answer), retried or dead.
+  void CountRegistryAction(std::string_view registry, std::string_view action, std::string_view outcome);
+  /// One registry call of an action took `seconds`.
+  void ObserveRegistryCall(std::string_view registry, double seconds);
   std::string Render() const;
 
  private:
@@ -54,6 +59,8 @@ class Metrics final {
   std::atomic<std::uint64_t> committed_events_{0};
   std::atomic<std::int64_t> connections_{0};
   std::atomic<std::uint64_t> refused_connections_{0};
+  std::map<std::string, std::atomic<std::uint64_t>, std::less<>> registry_actions_;  // by labels
+  std::map<std::string, Histogram, std::less<>> registry_calls_;                     // by registry
 };
 
 }  // namespace stagegate

@@ -133,7 +133,12 @@ class Delivery {
       return;
     }
     Log(e, "attempt " + std::to_string(e.attempts) + ": " + Describe(e, request));
+    const auto started = std::chrono::steady_clock::now();
     auto answer = Execute(*client, e.action, request);
+    if (options_.metrics) {
+      options_.metrics->ObserveRegistryCall(
+          e.registry, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
     if (answer) {
       Delivered(e, *answer);
       return;
@@ -250,6 +255,10 @@ class Delivery {
   }
 
  private:
+  void Count(const OutboxEntry& e, std::string_view outcome) {
+    if (options_.metrics) options_.metrics->CountRegistryAction(e.registry, e.action, outcome);
+  }
+
   void Delivered(OutboxEntry& e, const json& response) {
     e.state = OutboxState::kDelivered;
     e.response_json = Dump(response);
@@ -263,6 +272,7 @@ class Delivery {
       return;
     }
     Log(e, "accepted: " + e.response_json);
+    Count(e, response.contains("confirmed") ? "confirmed" : "delivered");
     spdlog::info("registry_action_delivered id={} action={} registry={} run={} task=\"{}\" attempts={}",
                  e.id, e.action, e.registry, e.run_id, e.task_id, e.attempts);
     Notify(e);
@@ -279,6 +289,7 @@ class Delivery {
       return;
     }
     Log(e, "dead-lettered: " + why);
+    Count(e, "dead");
     spdlog::warn("registry_action_dead id={} action={} registry={} run={} task=\"{}\" reason=\"{}\"",
                  e.id, e.action, e.registry, e.run_id, e.task_id, why);
     Notify(e);
@@ -308,6 +319,7 @@ class Delivery {
       spdlog::error("outbox_write_failed id={} error=\"{}\"", e.id, stored.error().message);
     }
     Log(e, "failed, retrying in " + FormatDuration(std::chrono::milliseconds(wait)) + ": " + why);
+    Count(e, "retried");
     Notify(e, JobState::kRunning, "registry call failed, retrying in " +
                                       FormatDuration(std::chrono::milliseconds(wait)) + ": " + why);
     Requeue(e.id, e.next_attempt_ms);

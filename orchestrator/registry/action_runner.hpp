@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "orchestrator/core/metrics.hpp"
 #include "orchestrator/core/outbox.hpp"
 #include "orchestrator/core/registry.hpp"
 #include "orchestrator/core/runner.hpp"
@@ -32,6 +33,7 @@ struct ActionRunnerOptions {
   /// Nothing is stored or sent: each action resolves its call (the registry's dialect from
   /// the event when none is configured), writes it to its log and succeeds. `stagegate run`.
   bool dry_run = false;
+  std::shared_ptr<Metrics> metrics;  // optional: stagegate_registry_* at /metrics
 };
 
 /// The built-in registry actions (`uses: registry.*`, DESIGN.md "exactly once") as a Runner

@@ -5,6 +5,7 @@ the outbox exactly once, whatever the registry or stagegate do in between.
 Each test checks the double's own state and call log, not only stagegate's view of it.
 """
 
+import re
 import sys
 import textwrap
 import time
@@ -169,6 +170,10 @@ def test_databricks_request_is_approved_once_with_evidence(stagegate, double):
     assert server.get(f"/api/v1/outbox/{entry['id']}").json() == entry
     log = server.get(f"/api/v1/runs/{run['id']}/tasks/approve/logs")
     assert log.status == 200 and "accepted" in log.text, log
+    metrics = server.get("/metrics").text
+    assert ('stagegate_registry_actions_total{registry="primary",action="registry.approve_transition",'
+            'outcome="delivered"} 1') in metrics, metrics
+    assert 'stagegate_registry_call_seconds_count{registry="primary"} 1' in metrics
 
 
 def test_failing_test_rejects_once_naming_the_task_and_its_log(stagegate, double):
@@ -225,6 +230,10 @@ def test_registry_unavailable_for_a_while_still_approves_exactly_once(stagegate,
     assert len(activities(double, 2, "APPROVED_REQUEST")) == 1
     [entry] = outbox(server)
     assert entry["state"] == "delivered" and entry["attempts"] == len(calls), entry
+    retried = re.search(r'stagegate_registry_actions_total\{registry="primary",'
+                        r'action="registry.approve_transition",outcome="retried"\} (\d+)',
+                        server.get("/metrics").text)
+    assert retried and int(retried.group(1)) == len(calls) - 1
 
 
 def test_kill_between_registry_acceptance_and_outbox_update_approves_once(stagegate, double):
