@@ -10,23 +10,19 @@ process start as the tasks see it. Every timestamp comes from `date +%s%N` (wall
 task itself, so both figures include one shell and one `date` start.
 """
 import argparse
-import base64
-import hashlib
-import hmac
 import http.client
-import json
 import os
 import pathlib
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
-SECRET = "bench-" + uuid.uuid4().hex
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (SECRET_ENV, percentile, post_delivery, read_marks,  # noqa: E402
+                      start_serve)
 
 PIPELINE = """\
 name: latency
@@ -46,45 +42,14 @@ tasks:
 """
 
 
-def percentile(values, p):
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
-def sign(delivery_id, ts, body):
-    msg = f"{delivery_id}.{ts}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(SECRET.encode(), msg, hashlib.sha256).digest()).decode()
-
-
 def start_server(binary, work):
     (work / "pipelines").mkdir()
     (work / "pipelines" / "latency.yaml").write_text(PIPELINE % {"out": work})
     config = {"listen": "127.0.0.1:0", "store": "sqlite:stagegate.db",
-              "endpoints": {"mlflow": {"scheme": "mlflow", "secrets": ["env:SG_BENCH_SECRET"]}},
+              "endpoints": {"mlflow": {"scheme": "mlflow", "secrets": ["env:" + SECRET_ENV]}},
               "pipelines": {"dir": "pipelines"},
               "runners": {"local": {"max_parallel": 4, "work_dir": "work"}}}
-    (work / "config.yaml").write_text(json.dumps(config))
-    env = dict(os.environ, SG_BENCH_SECRET=SECRET)
-    proc = subprocess.Popen([binary, "serve", "--config", "config.yaml", "--log-level", "warn"],
-                            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
-    for line in proc.stdout:
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            return proc, int(m.group(1))
-    raise SystemExit("stagegate did not start")
-
-
-def marks(path):
-    out = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 3:
-                out[(parts[0], parts[1])] = int(parts[2])
-    return out
+    return start_serve(binary, work, config)
 
 
 def process_floor(n):
@@ -110,21 +75,11 @@ def main():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         for i in range(1, args.events + 1):
             version = str(i)
-            body = json.dumps({"entity": "model_version", "action": "created",
-                               "timestamp": "2026-01-02T03:04:05.123456+00:00",
-                               "data": {"name": "bench", "version": version, "source": "s3://b/m",
-                                        "run_id": None, "tags": {}, "description": None}}).encode()
-            did, ts = str(uuid.uuid4()), int(time.time())
-            headers = {"Content-Type": "application/json", "X-MLflow-Delivery-Id": did,
-                       "X-MLflow-Timestamp": str(ts), "X-MLflow-Signature": sign(did, ts, body)}
-            conn.request("POST", "/hooks/mlflow", body=body, headers=headers)
-            r = conn.getresponse()
-            r.read()
+            post_delivery(conn, "bench", version)
             acked = time.time_ns()
-            assert r.status == 200, r.status
             deadline = time.monotonic() + 10
             while True:
-                m = marks(work / "marks")
+                m = read_marks(work / "marks")
                 if (version, "next") in m:
                     break
                 if time.monotonic() > deadline:

@@ -14,26 +14,21 @@ from the first post to the last verdict; the outbox is not the bottleneck when t
 server keeps up with the baseline.
 """
 import argparse
-import base64
-import hashlib
-import hmac
 import http.client
-import json
 import os
 import pathlib
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (SECRET_ENV, percentile, post_delivery, read_marks,  # noqa: E402
+                      start_serve)
 from registry_double.server import RegistryDouble  # noqa: E402
 
-SECRET = "bench-" + uuid.uuid4().hex
 SET_TAG = "/api/2.0/mlflow/model-versions/set-tag"
 
 PIPELINE = """\
@@ -59,18 +54,6 @@ BASELINE_VERDICT = """\
 """
 
 
-def percentile(values, p):
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
-def sign(delivery_id, ts, body):
-    msg = f"{delivery_id}.{ts}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(SECRET.encode(), msg, hashlib.sha256).digest()).decode()
-
-
 class Server:
     def __init__(self, binary, work, registry_url, registry):
         self.work = work
@@ -78,47 +61,19 @@ class Server:
         verdict = REGISTRY_VERDICT if registry else BASELINE_VERDICT
         (work / "pipelines" / "postback.yaml").write_text(PIPELINE % {"out": work, "verdict": verdict})
         config = {"listen": "127.0.0.1:0", "store": "sqlite:stagegate.db",
-                  "endpoints": {"mlflow": {"scheme": "mlflow", "secrets": ["env:SG_BENCH_SECRET"],
+                  "endpoints": {"mlflow": {"scheme": "mlflow", "secrets": ["env:" + SECRET_ENV],
                                            "registry": "double"}},
                   "registries": {"double": {"dialect": "mlflow", "url": registry_url}},
                   "pipelines": {"dir": "pipelines"},
                   "runners": {"local": {"max_parallel": 8, "work_dir": "work"}}}
-        (work / "config.yaml").write_text(json.dumps(config))
-        env = dict(os.environ, SG_BENCH_SECRET=SECRET)
-        self.proc = subprocess.Popen([binary, "serve", "--config", "config.yaml", "--log-level", "warn"],
-                                     cwd=work, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
-        for line in self.proc.stdout:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        else:
-            raise SystemExit("stagegate did not start")
+        self.proc, self.port = start_serve(binary, work, config)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
 
     def deliver(self, version):
-        body = json.dumps({"entity": "model_version", "action": "created",
-                           "timestamp": "2026-01-02T03:04:05.123456+00:00",
-                           "data": {"name": "bench", "version": version, "source": "s3://b/m",
-                                    "run_id": None, "tags": {}, "description": None}}).encode()
-        did, ts = str(uuid.uuid4()), int(time.time())
-        headers = {"Content-Type": "application/json", "X-MLflow-Delivery-Id": did,
-                   "X-MLflow-Timestamp": str(ts), "X-MLflow-Signature": sign(did, ts, body)}
-        self.conn.request("POST", "/hooks/mlflow", body=body, headers=headers)
-        r = self.conn.getresponse()
-        r.read()
-        assert r.status == 200, r.status
+        post_delivery(self.conn, "bench", version)
 
     def marks(self):
-        out = {}
-        path = self.work / "marks"
-        if path.exists():
-            for line in path.read_text().splitlines():
-                parts = line.split()
-                if len(parts) == 3:
-                    out[(parts[0], parts[1])] = int(parts[2])
-        return out
+        return read_marks(self.work / "marks")
 
     def stop(self):
         self.proc.terminate()

@@ -6,12 +6,12 @@
 #include <vector>
 
 #include "orchestrator/core/event.hpp"
+#include "orchestrator/core/glob.hpp"
 #include "orchestrator/core/pipeline.hpp"
 
 namespace stagegate::pipelines {
 
-/// Shell-style glob: `*` any run, `?` one character, `[abc]`/`[a-z]`/`[!a]` a class. Pure.
-bool GlobMatch(std::string_view pattern, std::string_view text);
+using stagegate::GlobMatch;  // orchestrator/core/glob.hpp
 
 /// True when `event` starts a pipeline with this registry trigger: its type is listed, its
 /// model matches one of the globs (any when none), and, for events that carry a stage

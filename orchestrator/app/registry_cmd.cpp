@@ -13,6 +13,7 @@
 #include "orchestrator/app/commands.hpp"
 #include "orchestrator/app/registries.hpp"
 #include "orchestrator/config/config_loader.hpp"
+#include "orchestrator/core/headers.hpp"
 #include "orchestrator/core/suggest.hpp"
 #include "orchestrator/core/units.hpp"
 #include "orchestrator/registry/webhook_admin.hpp"
@@ -34,17 +35,7 @@ struct Stop {
   std::string message;
 };
 
-std::string Upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string Join(const std::vector<std::string>& items, const char* separator) {
   std::string out;
@@ -113,7 +104,7 @@ tl::expected<std::vector<std::string>, Stop> CheckEvents(RegistryDialect dialect
   const auto known = registry::KnownWebhookEvents(dialect);
   std::vector<std::string> out;
   for (const auto& raw : given) {
-    const std::string e = dialect == RegistryDialect::kDatabricks ? Upper(raw) : Lower(raw);
+    const std::string e = dialect == RegistryDialect::kDatabricks ? AsciiUpper(raw) : AsciiLower(raw);
     if (std::find(known.begin(), known.end(), e) == known.end()) {
       const std::string hint = Suggest(e, known);
       return tl::unexpected(Stop{
@@ -131,7 +122,7 @@ tl::expected<std::string, Stop> CheckStatus(RegistryDialect dialect, const std::
       dialect == RegistryDialect::kDatabricks
           ? std::vector<std::string>{"ACTIVE", "DISABLED", "TEST_MODE"}
           : std::vector<std::string>{"ACTIVE", "DISABLED"};
-  const std::string s = Upper(raw);
+  const std::string s = AsciiUpper(raw);
   if (std::find(known.begin(), known.end(), s) == known.end()) {
     const std::string hint = Suggest(s, known);
     return tl::unexpected(Stop{kMisuse, "--status '" + raw + "' is not a " +

@@ -10,6 +10,10 @@ namespace stagegate {
 /// ASCII case-insensitive equality, as HTTP header names compare.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+/// ASCII case mapping; other bytes are kept.
+std::string AsciiLower(std::string text);
+std::string AsciiUpper(std::string text);
+
 /// The value of the first header named `name` (case-insensitive); empty when absent.
 std::string_view FindHeader(const HeaderList& headers, std::string_view name);
 

@@ -12,8 +12,10 @@
 #include <spdlog/spdlog.h>
 
 #include "orchestrator/core/actions.hpp"
+#include "orchestrator/core/headers.hpp"
 #include "orchestrator/core/units.hpp"
 #include "orchestrator/registry/evidence.hpp"
+#include "orchestrator/registry/registry_json.hpp"
 
 namespace stagegate::registry {
 namespace {
@@ -23,20 +25,7 @@ using nlohmann::json;
 constexpr const char* kIdPrefix = "outbox:";
 constexpr const char* kInDoubtPrefix = "in doubt: ";
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-std::string Str(const json& j, const char* key) {
-  if (!j.is_object()) return {};
-  const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
-bool SameStage(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // What the registry's state says about an entry whose call may or may not have happened.
 enum class Check { kDone, kNotDone, kUnknown };
@@ -171,11 +160,11 @@ class Delivery {
   }
 
   static std::string Describe(const OutboxEntry& e, const json& r) {
-    std::string what = e.action + " model '" + Str(r, "model") + "'";
-    if (!Str(r, "version").empty()) what += " version " + Str(r, "version");
-    if (!Str(r, "stage").empty()) what += " stage " + Str(r, "stage");
-    if (!Str(r, "alias").empty()) what += " alias " + Str(r, "alias");
-    if (!Str(r, "key").empty()) what += " tag " + Str(r, "key") + "=" + Str(r, "value");
+    std::string what = e.action + " model '" + StringField(r, "model") + "'";
+    if (!StringField(r, "version").empty()) what += " version " + StringField(r, "version");
+    if (!StringField(r, "stage").empty()) what += " stage " + StringField(r, "stage");
+    if (!StringField(r, "alias").empty()) what += " alias " + StringField(r, "alias");
+    if (!StringField(r, "key").empty()) what += " tag " + StringField(r, "key") + "=" + StringField(r, "value");
     return what + " on registry '" + e.registry + "'";
   }
 
@@ -326,11 +315,11 @@ class Delivery {
   }
 
   static Result<json> Execute(RegistryClient& c, const std::string& action, const json& r) {
-    const std::string model = Str(r, "model");
-    const std::string version = Str(r, "version");
-    const std::string stage = Str(r, "stage");
+    const std::string model = StringField(r, "model");
+    const std::string version = StringField(r, "version");
+    const std::string stage = StringField(r, "stage");
     const bool archive = r.value("archive_existing_versions", false);
-    const std::string comment = Str(r, "comment");
+    const std::string comment = StringField(r, "comment");
     if (action == "registry.approve_transition") {
       auto a = c.ApproveTransition(model, version, stage, archive, comment);
       if (!a) return tl::unexpected(a.error());
@@ -352,17 +341,17 @@ class Delivery {
       return json{{"current_stage", v->current_stage}};
     }
     if (action == "registry.set_tag") {
-      auto done = c.SetVersionTag(model, version, Str(r, "key"), Str(r, "value"));
+      auto done = c.SetVersionTag(model, version, StringField(r, "key"), StringField(r, "value"));
       if (!done) return tl::unexpected(done.error());
       return json::object();
     }
     if (action == "registry.set_alias") {
-      auto done = c.SetAlias(model, Str(r, "alias"), version);
+      auto done = c.SetAlias(model, StringField(r, "alias"), version);
       if (!done) return tl::unexpected(done.error());
       return json::object();
     }
     if (action == "registry.delete_alias") {
-      auto done = c.DeleteAlias(model, Str(r, "alias"));
+      auto done = c.DeleteAlias(model, StringField(r, "alias"));
       if (!done) return tl::unexpected(done.error());
       return json::object();
     }
@@ -371,18 +360,18 @@ class Delivery {
 
   // Reads the registry's state to tell whether the entry's call has taken effect.
   static Result<Check> Verify(RegistryClient& c, const std::string& action, const json& r) {
-    const std::string model = Str(r, "model");
-    const std::string version = Str(r, "version");
-    const std::string stage = Str(r, "stage");
+    const std::string model = StringField(r, "model");
+    const std::string version = StringField(r, "version");
+    const std::string stage = StringField(r, "stage");
     if (action == "registry.approve_transition" || action == "registry.reject_transition") {
       auto open = c.ListTransitionRequests(model, version);
       if (!open) return tl::unexpected(open.error());
       for (const auto& request : *open) {
-        if (SameStage(request.to_stage, stage)) return Check::kNotDone;  // still waiting
+        if (EqualsIgnoreCase(request.to_stage, stage)) return Check::kNotDone;  // still waiting
       }
       auto v = c.GetModelVersion(model, version);
       if (!v) return tl::unexpected(v.error());
-      const bool in_stage = SameStage(v->current_stage, stage);
+      const bool in_stage = EqualsIgnoreCase(v->current_stage, stage);
       // Closed: approved if the version sits in the stage, rejected (or cancelled) if not.
       if (action == "registry.approve_transition") return in_stage ? Check::kDone : Check::kNotDone;
       return in_stage ? Check::kNotDone : Check::kDone;
@@ -390,16 +379,16 @@ class Delivery {
     if (action == "registry.transition_stage") {
       auto v = c.GetModelVersion(model, version);
       if (!v) return tl::unexpected(v.error());
-      return SameStage(v->current_stage, stage) ? Check::kDone : Check::kNotDone;
+      return EqualsIgnoreCase(v->current_stage, stage) ? Check::kDone : Check::kNotDone;
     }
     if (action == "registry.set_tag") {
       auto v = c.GetModelVersion(model, version);
       if (!v) return tl::unexpected(v.error());
-      const auto it = v->tags.find(Str(r, "key"));
-      return it != v->tags.end() && it->second == Str(r, "value") ? Check::kDone : Check::kNotDone;
+      const auto it = v->tags.find(StringField(r, "key"));
+      return it != v->tags.end() && it->second == StringField(r, "value") ? Check::kDone : Check::kNotDone;
     }
     if (action == "registry.set_alias" || action == "registry.delete_alias") {
-      auto v = c.GetVersionByAlias(model, Str(r, "alias"));
+      auto v = c.GetVersionByAlias(model, StringField(r, "alias"));
       if (!v) return tl::unexpected(v.error());
       if (action == "registry.delete_alias") return v->has_value() ? Check::kNotDone : Check::kDone;
       return v->has_value() && (*v)->version == version ? Check::kDone : Check::kNotDone;
@@ -433,7 +422,7 @@ Result<json> Resolve(const ActionRunnerOptions& options, const JobSpec& spec, st
   // The registry: with: registry, else the one the event's endpoint names, else the only one.
   std::string name = with("registry");
   if (name.empty()) {
-    const auto it = options.endpoint_registries.find(Str(event, "endpoint"));
+    const auto it = options.endpoint_registries.find(StringField(event, "endpoint"));
     if (it != options.endpoint_registries.end()) name = it->second;
   }
   if (name.empty() && options.registries.size() == 1) name = options.registries.begin()->first;
@@ -442,8 +431,8 @@ Result<json> Resolve(const ActionRunnerOptions& options, const JobSpec& spec, st
   if (client != options.registries.end()) dialect = client->second->dialect();
   if (options.dry_run && !dialect) {
     // Nothing configured to ask: the event's source tells the dialect, if anything does.
-    if (Str(event, "source") == "databricks") dialect = RegistryDialect::kDatabricks;
-    if (Str(event, "source") == "mlflow") dialect = RegistryDialect::kMlflow;
+    if (StringField(event, "source") == "databricks") dialect = RegistryDialect::kDatabricks;
+    if (StringField(event, "source") == "mlflow") dialect = RegistryDialect::kMlflow;
     if (name.empty()) name = "(dry run)";
   }
   if (name.empty()) {
@@ -473,15 +462,15 @@ Result<json> Resolve(const ActionRunnerOptions& options, const JobSpec& spec, st
   }
   const json model = event.is_object() && event.contains("model") ? event["model"] : json();
   json r = json::object();
-  r["model"] = with("model").empty() ? Str(model, "name") : with("model");
-  if (Str(r, "model").empty()) {
+  r["model"] = with("model").empty() ? StringField(model, "name") : with("model");
+  if (StringField(r, "model").empty()) {
     return Fail(ErrorCode::kInvalidArgument,
                 spec.action + ": no model; the run's event has none, so set with: model");
   }
   const bool needs_version = spec.action != "registry.delete_alias";
   if (needs_version) {
-    r["version"] = with("version").empty() ? Str(model, "version") : with("version");
-    if (Str(r, "version").empty()) {
+    r["version"] = with("version").empty() ? StringField(model, "version") : with("version");
+    if (StringField(r, "version").empty()) {
       return Fail(ErrorCode::kInvalidArgument,
                   spec.action + ": no model version; the run's event has none, so set with: version");
     }
@@ -490,8 +479,8 @@ Result<json> Resolve(const ActionRunnerOptions& options, const JobSpec& spec, st
                            spec.action == "registry.reject_transition" ||
                            spec.action == "registry.transition_stage";
   if (needs_stage) {
-    r["stage"] = with("stage").empty() ? Str(event, "to_stage") : with("stage");
-    if (Str(r, "stage").empty()) {
+    r["stage"] = with("stage").empty() ? StringField(event, "to_stage") : with("stage");
+    if (StringField(r, "stage").empty()) {
       return Fail(ErrorCode::kInvalidArgument,
                   spec.action + ": no stage; the run's event has no to_stage, so set with: stage");
     }
@@ -525,7 +514,7 @@ Result<json> Resolve(const ActionRunnerOptions& options, const JobSpec& spec, st
     std::string comment = with("comment");
     if (*evidence) {
       const json run = json::parse(spec.run_json.empty() ? "{}" : spec.run_json, nullptr, false);
-      const std::string run_id = Str(run, "id");
+      const std::string run_id = StringField(run, "id");
       EvidenceInput in{.verdict = spec.action == "registry.approve_transition"  ? "approved"
                                   : spec.action == "registry.reject_transition" ? "rejected"
                                                                                 : "",
@@ -533,9 +522,9 @@ Result<json> Resolve(const ActionRunnerOptions& options, const JobSpec& spec, st
                        .run_url = options.public_url.empty() || run_id.empty()
                                       ? std::string()
                                       : options.public_url + "/api/v1/runs/" + run_id,
-                       .model = Str(r, "model"),
-                       .version = Str(r, "version"),
-                       .stage = Str(r, "stage"),
+                       .model = StringField(r, "model"),
+                       .version = StringField(r, "version"),
+                       .stage = StringField(r, "stage"),
                        .note = comment};
       comment = EvidenceMarkdown(in);
     }
@@ -624,7 +613,7 @@ Result<std::string> RegistryActionRunner::Attach(const JobSpec& spec, UpdateCall
     const std::string log_path =
         Delivery::LogPath(options_, std::atoll(spec.run_id.c_str()), spec.task_id);
     json shown = *request;
-    const std::string comment = Str(shown, "comment");
+    const std::string comment = StringField(shown, "comment");
     shown.erase("comment");
     std::string text = "dry run: would call " + Delivery::Describe(e, *request) + "\n" +
                        shown.dump(2, ' ', false, json::error_handler_t::replace) + "\n";

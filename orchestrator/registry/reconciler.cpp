@@ -12,6 +12,9 @@
 #include <spdlog/spdlog.h>
 
 #include "orchestrator/core/asio.hpp"
+#include "orchestrator/core/glob.hpp"
+#include "orchestrator/core/headers.hpp"
+#include "orchestrator/registry/registry_json.hpp"
 
 namespace stagegate::registry {
 namespace {
@@ -31,74 +34,8 @@ const std::string kVersionCreated = "model_version.created";
 const std::string kAliasCreated = "model_version_alias.created";
 const std::string kAliasDeleted = "model_version_alias.deleted";
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
-std::string Upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
 
-bool IsGlob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
-
-// Shell-style glob: `*`, `?`, `[abc]`, `[a-z]`, `[!a]` (the same language as pipeline triggers'
-// model globs). Pure.
-bool GlobMatch(std::string_view pattern, std::string_view text) {
-  std::size_t p = 0;
-  std::size_t t = 0;
-  std::size_t star = std::string_view::npos;
-  std::size_t star_text = 0;
-  while (t < text.size()) {
-    bool advanced = false;
-    if (p < pattern.size()) {
-      const char c = pattern[p];
-      if (c == '*') {
-        star = p++;
-        star_text = t;
-        continue;
-      }
-      if (c == '?') {
-        ++p;
-        ++t;
-        advanced = true;
-      } else if (c == '[') {
-        std::size_t q = p + 1;
-        const bool negate = q < pattern.size() && pattern[q] == '!';
-        if (negate) ++q;
-        bool matched = false;
-        const std::size_t first = q;
-        while (q < pattern.size() && (pattern[q] != ']' || q == first)) {
-          if (q + 2 < pattern.size() && pattern[q + 1] == '-' && pattern[q + 2] != ']') {
-            matched = matched || (text[t] >= pattern[q] && text[t] <= pattern[q + 2]);
-            q += 3;
-          } else {
-            matched = matched || text[t] == pattern[q];
-            ++q;
-          }
-        }
-        if (q < pattern.size() && matched != negate) {
-          p = q + 1;
-          ++t;
-          advanced = true;
-        }
-      } else if (c == text[t]) {
-        ++p;
-        ++t;
-        advanced = true;
-      }
-    }
-    if (advanced) continue;
-    if (star == std::string_view::npos) return false;
-    p = star + 1;
-    t = ++star_text;
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
 
 // A SQL LIKE pattern that matches at least what the glob matches: `*` -> %, `?` and a class
 // -> _. `%` and `_` in names stay wildcards (MLflow's filter has no ESCAPE), so the results
@@ -127,14 +64,13 @@ std::string LikeFromGlob(const std::string& glob) {
 
 // Databricks' event name for a request to `stage` (protocols.md §1.2).
 std::string TransitionRequestName(const std::string& stage) {
-  const std::string upper = Upper(stage);
+  const std::string upper = AsciiUpper(stage);
   if (upper == "STAGING" || upper == "PRODUCTION" || upper == "ARCHIVED") {
     return "TRANSITION_REQUEST_TO_" + upper + "_CREATED";
   }
   return "TRANSITION_REQUEST_CREATED";
 }
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // Runs one store append to completion on this thread.
 Result<AppendResult> AppendBlocking(EventStore& store, Event event) {
@@ -283,7 +219,7 @@ void Reconciler::PollDatabricks(Target& target, ReconcileCounts& counts) {
         if (stopping_) return;
         // Archived versions are out of the running; skipping them keeps a pass to one call
         // per live version.
-        if (Lower(v.current_stage) == "archived") continue;
+        if (AsciiLower(v.current_stage) == "archived") continue;
         auto requests = target.client->ListTransitionRequests(model, v.version);
         if (!requests) {
           ++counts.errors;
@@ -317,7 +253,7 @@ void Reconciler::PollDatabricks(Target& target, ReconcileCounts& counts) {
           }
           const bool covered = std::any_of(stored->begin(), stored->end(), [&](const Event& e) {
             const std::int64_t at = e.sent_at_ms != 0 ? e.sent_at_ms : e.received_at_ms;
-            return Lower(e.to_stage) == Lower(request.to_stage) &&
+            return AsciiLower(e.to_stage) == AsciiLower(request.to_stage) &&
                    at >= request.creation_ms - kCreationSlackMs;
           });
           if (covered) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/core/headers.hpp"
+#include "orchestrator/registry/registry_json.hpp"
 #include "orchestrator/registry/registry_errors.hpp"
 
 namespace stagegate::registry {
@@ -14,38 +15,8 @@ using nlohmann::json;
 
 constexpr const char* kBase = "/api/2.0/mlflow/";
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-// A query string from name/value pairs; repeated names repeat (stages=a&stages=b).
-std::string Query(const std::vector<std::pair<std::string, std::string>>& params) {
-  std::string out;
-  for (const auto& [k, v] : params) {
-    out += out.empty() ? "?" : "&";
-    out += PercentEncode(k) + "=" + PercentEncode(v);
-  }
-  return out;
-}
 
-std::string StringField(const json& j, const char* key) {
-  const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  if (it->is_string()) return it->get<std::string>();
-  return it->dump();  // numbers where the API is loose about types (ids, versions)
-}
-
-std::int64_t IntField(const json& j, const char* key) {
-  const auto it = j.find(key);
-  if (it == j.end()) return 0;
-  if (it->is_number_integer()) return it->get<std::int64_t>();
-  if (it->is_string()) {
-    try {
-      return std::stoll(it->get<std::string>());
-    } catch (...) {
-      return 0;
-    }
-  }
-  return 0;
-}
 
 ModelVersionInfo VersionFrom(const json& j) {
   ModelVersionInfo v;

@@ -10,6 +10,7 @@
 
 #include "orchestrator/core/headers.hpp"
 #include "orchestrator/registry/registry_errors.hpp"
+#include "orchestrator/registry/registry_json.hpp"
 
 namespace stagegate::registry {
 namespace {
@@ -20,50 +21,10 @@ constexpr const char* kBase = "/api/2.0/mlflow/";
 // A registry that keeps answering with a next page is broken; stop rather than loop forever.
 constexpr int kMaxPages = 1000;
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
-std::string Upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
 
-std::string StringField(const json& j, const char* key) {
-  const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  if (it->is_string()) return it->get<std::string>();
-  return it->dump();  // numbers where an API is loose about types (ids)
-}
 
-std::int64_t IntField(const json& j, const char* key) {
-  const auto it = j.find(key);
-  if (it == j.end()) return 0;
-  if (it->is_number_integer()) return it->get<std::int64_t>();
-  if (it->is_string()) {
-    try {
-      return std::stoll(it->get<std::string>());
-    } catch (const std::exception&) {
-      return 0;
-    }
-  }
-  return 0;
-}
-
-std::string Query(const std::vector<std::pair<std::string, std::string>>& params) {
-  std::string out;
-  for (const auto& [k, v] : params) {
-    if (v.empty()) continue;
-    out += out.empty() ? "?" : "&";
-    out += PercentEncode(k) + "=" + PercentEncode(v);
-  }
-  return out;
-}
 
 std::string Prefix(RegistryDialect dialect) {
   return std::string(RegistryDialectName(dialect)) + " registry: ";
@@ -114,7 +75,7 @@ Result<json> MlflowEvent(const std::string& event) {
     return Refuse(RegistryDialect::kMlflow,
                   "event '" + event + "' is not entity.action, e.g. model_version.created");
   }
-  return json{{"entity", Upper(event.substr(0, dot))}, {"action", Upper(event.substr(dot + 1))}};
+  return json{{"entity", AsciiUpper(event.substr(0, dot))}, {"action", AsciiUpper(event.substr(dot + 1))}};
 }
 
 Result<json> MlflowEvents(const std::vector<std::string>& events) {
@@ -130,8 +91,8 @@ Result<json> MlflowEvents(const std::vector<std::string>& events) {
 // Either spelling back to entity.action in lower case: {"entity","action"} objects (the
 // proto JSON) or "model_version.created" strings (servers that predate the enums).
 std::string EventName(const json& e) {
-  if (e.is_object()) return Lower(StringField(e, "entity")) + "." + Lower(StringField(e, "action"));
-  if (e.is_string()) return Lower(e.get<std::string>());
+  if (e.is_object()) return AsciiLower(StringField(e, "entity")) + "." + AsciiLower(StringField(e, "action"));
+  if (e.is_string()) return AsciiLower(e.get<std::string>());
   return e.dump();
 }
 
@@ -234,8 +195,8 @@ Result<std::vector<RegistryWebhook>> WebhookAdmin::List(const std::string& model
                                                std::to_string(kMaxPages) + " pages");
     }
     const std::string path = databricks ? "registry-webhooks/list" +
-                                              Query({{"model_name", model}, {"page_token", token}})
-                                        : "webhooks" + Query({{"page_token", token}});
+                                              Query({{"model_name", model}, {"page_token", token}}, true)
+                                        : "webhooks" + Query({{"page_token", token}}, true);
     auto answer = Call(dialect_, *transport_, "list webhooks", "GET", path, nullptr);
     if (!answer) return tl::unexpected(answer.error());
     // An empty list comes back as {} (proto3 JSON leaves empty fields out).
@@ -346,7 +307,7 @@ Result<RegistryWebhook> WebhookAdmin::Update(const std::string& id, const Webhoo
 Result<void> WebhookAdmin::Delete(const std::string& id) {
   if (id.empty()) return Refuse(dialect_, "delete webhook needs a webhook id");
   const std::string path = dialect_ == RegistryDialect::kDatabricks
-                               ? "registry-webhooks/delete" + Query({{"id", id}})
+                               ? "registry-webhooks/delete" + Query({{"id", id}}, true)
                                : "webhooks/" + PercentEncode(id);
   auto answer = Call(dialect_, *transport_, "delete webhook", "DELETE", path, nullptr);
   if (!answer) return tl::unexpected(answer.error());

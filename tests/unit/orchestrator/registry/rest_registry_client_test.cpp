@@ -10,29 +10,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/support/recording_transport.hpp"
+
 namespace stagegate::registry {
 namespace {
 
 using nlohmann::json;
 
-// Records every request and answers from a queue of canned responses.
-class FakeTransport final : public RegistryTransport {
- public:
-  Result<RegistryResponse> Send(const RegistryRequest& request) override {
-    requests.push_back(request);
-    if (answers.empty()) return Fail(ErrorCode::kUnavailable, "connection refused");
-    auto next = answers.front();
-    answers.pop_front();
-    return next;
-  }
-  void Answer(int status, std::string body) {
-    answers.push_back(RegistryResponse{.status = status, .body = std::move(body)});
-  }
-  void AnswerTransportError() { answers.push_back(Fail(ErrorCode::kUnavailable, "timed out")); }
-
-  std::vector<RegistryRequest> requests;
-  std::deque<Result<RegistryResponse>> answers;
-};
+using FakeTransport = test::RecordingTransport;
 
 class RestRegistryClientTest : public ::testing::Test {
  protected:

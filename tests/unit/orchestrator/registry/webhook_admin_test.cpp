@@ -10,29 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/registry/registry_errors.hpp"
+#include "tests/unit/support/recording_transport.hpp"
 
 namespace stagegate::registry {
 namespace {
 
 using nlohmann::json;
 
-// Records every request and answers from a queue of canned responses.
-class RecordingTransport final : public RegistryTransport {
- public:
-  Result<RegistryResponse> Send(const RegistryRequest& request) override {
-    requests.push_back(request);
-    if (answers.empty()) return Fail(ErrorCode::kUnavailable, "connection refused");
-    auto next = answers.front();
-    answers.pop_front();
-    return next;
-  }
-  void Answer(int status, std::string body) {
-    answers.push_back(RegistryResponse{.status = status, .body = std::move(body)});
-  }
-
-  std::vector<RegistryRequest> requests;
-  std::deque<Result<RegistryResponse>> answers;
-};
+using RecordingTransport = test::RecordingTransport;
 
 class WebhookAdminTest : public ::testing::Test {
  protected:
