@@ -700,7 +700,10 @@ Result<std::optional<OutboxEntry>> RegistryActionRunner::Get(std::int64_t id) {
 
 Result<OutboxEntry> RegistryActionRunner::Retry(std::int64_t id) {
   {
-    std::lock_guard lock(state_->mutex);
+    // A worker may hold the entry for a moment (telling its task the outcome); a call in
+    // flight holds it longer, and then the entry is not dead anyway.
+    std::unique_lock lock(state_->mutex);
+    state_->cv.wait_for(lock, std::chrono::seconds(2), [&] { return state_->busy.count(id) == 0; });
     if (state_->busy.count(id) != 0) {
       return Fail(ErrorCode::kConflict, "outbox entry " + std::to_string(id) + " is being delivered now");
     }

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO_ROOT, wait_for
+from conftest import REPO_ROOT, databricks_body, wait_for
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 from registry_double.server import RegistryDouble  # noqa: E402
@@ -345,3 +345,30 @@ def test_a_delivered_request_is_not_synthesised_again(stagegate, double):
     events = server.get("/api/v1/events").json()["events"]
     assert len(events) == 1 and server.event(events[0]["id"])["verification"]["scheme"] == "databricks"
     assert len(server.get("/api/v1/runs").json()["runs"]) == 1
+
+
+def test_a_late_delivery_after_reconciliation_does_not_approve_twice(stagegate, double):
+    server = serve(stagegate, double, "databricks", DATABRICKS_GATE.replace("{fail}", ""),
+                   reconcile={"interval": "1s", "models": ["churn"], "grace": "1s"})
+    databricks_model(double)
+    double.faults.drop_deliveries(1)
+    double.registry.create_transition_request("churn", "2", "Production")
+    first = the_run(server, timeout=30)
+    assert first["status"] == "succeeded", first
+    # The registry's delivery turns up after all (a retry from somewhere, a replay): it is a
+    # new event and starts a second run, whose approval finds the request already approved.
+    body = databricks_body(event="TRANSITION_REQUEST_CREATED", model="churn", version="2")
+    assert server.deliver("databricks", "databricks", DBX_SECRET, body).status == 200
+
+    def second_run():
+        runs = server.get("/api/v1/runs").json()["runs"]
+        if len(runs) < 2:
+            return None
+        detail = server.get(f"/api/v1/runs/{runs[0]['id']}").json()
+        return detail if detail["status"] in FINISHED else None
+    second = wait_for(second_run, 30, "the second run")
+    assert second["status"] == "succeeded", second
+    assert len(activities(double, 2, "APPROVED_REQUEST")) == 1
+    entries = {e["run_id"]: e for e in outbox(server)}
+    assert entries[second["id"]]["state"] == "delivered"
+    assert "confirmed" in entries[second["id"]]["response"], entries[second["id"]]

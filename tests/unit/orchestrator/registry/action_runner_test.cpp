@@ -475,10 +475,12 @@ TEST_F(ActionRunnerTest, CancelStopsAPendingCall) {
   Updates updates;
   auto id = runner.Submit(Job("registry.approve_transition"), updates.Callback());
   ASSERT_TRUE(id);
-  for (int i = 0; i < 200 && Entry(*id).state != OutboxState::kPending; ++i) {
+  // Cancelled while it waits for its second attempt (the first call got a 503).
+  for (int i = 0; i < 400 && (databricks_->Calls("approve") < 1 || Entry(*id).state != OutboxState::kPending); ++i) {
     std::this_thread::sleep_for(milliseconds(5));
   }
   ASSERT_EQ(Entry(*id).state, OutboxState::kPending);
+  ASSERT_EQ(databricks_->Calls("approve"), 1);
   ASSERT_TRUE(runner.Cancel(*id));
   auto done = updates.Wait();
   ASSERT_TRUE(done);
