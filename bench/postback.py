@@ -159,6 +159,8 @@ def main():
     print(f"burst: registry {results['registry'][1]:.0f} runs/s, baseline "
           f"{results['baseline'][1]:.0f} runs/s (ratio {results['registry'][1] / results['baseline'][1]:.2f}); "
           f"each set-tag call reached the double exactly once")
+    slow = max(range(len(results["registry"][0])), key=lambda i: results["registry"][0][i])
+    print(f"slowest registry post-back: delivery {slow + 1} of {args.events}")
     print(f"ratio p50 registry to baseline: "
           f"{statistics.median(results['registry'][0]) / statistics.median(results['baseline'][0]):.2f}x")
     return 0
