@@ -120,6 +120,15 @@ class RegistryClient {
   virtual Result<std::optional<ModelVersionInfo>> GetVersionByAlias(const std::string& model,
                                                                     const std::string& alias) = 0;
 
+  /// Asks for a stage transition (Databricks): what a person does in the registry's UI; the
+  /// answer is the open request (activity_type REQUESTED_TRANSITION).
+  virtual Result<RegistryActivity> CreateTransitionRequest(const std::string& model,
+                                                           const std::string& /*version*/,
+                                                           const std::string& /*stage*/,
+                                                           const std::string& /*comment*/) {
+    return Fail(ErrorCode::kInvalidArgument, "this registry client cannot request a transition of " + model);
+  }
+
   // Reconciliation (both dialects; GetRegisteredModel is MLflow's). Not pure, so clients that
   // predate them (and test fakes) need not implement them.
   /// Every version of `model`: model-versions/search with filter name='<model>', following

@@ -175,6 +175,22 @@ Result<std::vector<RegistryActivity>> RestRegistryClient::ListTransitionRequests
   return out;  // an empty list comes back as {} (proto3 JSON leaves empty fields out)
 }
 
+Result<RegistryActivity> RestRegistryClient::CreateTransitionRequest(const std::string& model,
+                                                                     const std::string& version,
+                                                                     const std::string& stage,
+                                                                     const std::string& comment) {
+  if (dialect_ != RegistryDialect::kDatabricks) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "mlflow registries have no transition requests; use registry.transition_stage");
+  }
+  const json body = {{"name", model}, {"version", version}, {"stage", stage}, {"comment", comment}};
+  SG_CALL(answer, "create transition request", "POST", "transition-requests/create", &body);
+  if (!answer->contains("request")) return MissingField(dialect_, "create transition request", "request");
+  RegistryActivity a = ActivityFrom((*answer)["request"]);
+  a.activity_type = "REQUESTED_TRANSITION";  // a TransitionRequest has no type of its own
+  return a;
+}
+
 Result<std::string> RestRegistryClient::CreateComment(const std::string& model,
                                                       const std::string& version,
                                                       const std::string& comment) {

@@ -50,6 +50,9 @@ class RestRegistryClient final : public RegistryClient {
   Result<void> DeleteAlias(const std::string& model, const std::string& alias) override;
   Result<std::optional<ModelVersionInfo>> GetVersionByAlias(const std::string& model,
                                                             const std::string& alias) override;
+  Result<RegistryActivity> CreateTransitionRequest(const std::string& model, const std::string& version,
+                                                   const std::string& stage,
+                                                   const std::string& comment) override;
   Result<std::vector<ModelVersionInfo>> SearchVersions(const std::string& model) override;
   Result<std::vector<ModelVersionInfo>> SearchVersionsLike(const std::string& pattern) override;
   Result<RegisteredModelInfo> GetRegisteredModel(const std::string& model) override;

@@ -79,6 +79,33 @@ TEST_F(RestRegistryClientTest, RejectAndCommentAndListTransitionRequests) {
   EXPECT_TRUE(none->empty());
 }
 
+TEST_F(RestRegistryClientTest, CreateTransitionRequestPostsAndMapsTheOpenRequest) {
+  auto client = Client(RegistryDialect::kDatabricks);
+  transport_->Answer(200, R"({"request": {"available_actions": ["APPROVE_TRANSITION_REQUEST"],
+                              "comment": "ship it", "creation_timestamp": 1700000000000,
+                              "to_stage": "Production", "user_id": "alice"}})");
+  auto r = client.CreateTransitionRequest("churn", "7", "Production", "ship it");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(Last().method, "POST");
+  EXPECT_EQ(Last().path, "/api/2.0/mlflow/transition-requests/create");
+  EXPECT_EQ(LastBody(), (json{{"name", "churn"}, {"version", "7"}, {"stage", "Production"},
+                              {"comment", "ship it"}}));
+  EXPECT_EQ(r->to_stage, "Production");
+  EXPECT_EQ(r->user_id, "alice");
+  EXPECT_EQ(r->creation_ms, 1700000000000);
+  EXPECT_EQ(r->activity_type, "REQUESTED_TRANSITION");
+
+  transport_->Answer(404, R"({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Model version churn/9 not found."})");
+  auto missing = client.CreateTransitionRequest("churn", "9", "Production", "");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message.find("Model version churn/9 not found."), std::string::npos);
+
+  auto mlflow = Client(RegistryDialect::kMlflow).CreateTransitionRequest("churn", "7", "Production", "");
+  ASSERT_FALSE(mlflow);
+  EXPECT_EQ(mlflow.error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST_F(RestRegistryClientTest, TransitionStageAcceptsBothDatabricksResponseShapes) {
   auto client = Client(RegistryDialect::kDatabricks);
   transport_->Answer(200, R"({"model_version_databricks": {"name": "churn", "version": "7",
