@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,5 +88,51 @@ CLI::App* AddRegistryCommand(CLI::App& app, RegistryWebhooksOptions& options);
 /// Runs the parsed `registry webhooks` command against the configured registry. 0 when it
 /// succeeded, 1 on a registry error (or a test delivery that failed), 2 on misuse.
 int RegistryWebhooks(const RegistryWebhooksOptions& options);
+
+/// `stagegate action NAME ...` (the ML actions a pipeline's `uses:` runs on a worker).
+struct ActionOptions {
+  std::string action;  // set by the parsed subcommand
+  std::string json;    // the JSON report; default $STAGEGATE_ARTIFACTS/<action>.json in a task
+  // validate-model
+  std::string path;
+  bool require_signature = false;
+  bool require_input_example = false;
+  std::vector<std::string> required_flavors;
+  std::vector<std::string> required_metadata;
+  std::string max_size;
+  // drift
+  std::string reference;
+  std::string current;
+  std::string config;
+  std::string label;
+  std::string prediction;
+  std::vector<std::string> features;
+  std::string html;
+  // compare
+  std::string mode;
+  std::string data;
+  std::string champion;
+  std::string challenger;
+  std::string task = "classification";
+  std::string metric;
+  double min_improvement = 0.0;
+  std::string positive_label;
+  double threshold = 0.5;
+  double confidence = 0.95;
+  std::size_t resamples = 1000;
+  std::uint64_t seed = 20240917;  // ml::kDefaultBootstrapSeed
+  std::string registry;           // metrics mode
+  std::string model;
+  std::string challenger_version;
+  std::string champion_alias;
+  std::string champion_stage;
+  std::string direction;
+};
+
+/// Adds `action validate-model|drift|compare` to `app`, parsing into `options`.
+CLI::App* AddActionCommand(CLI::App& app, ActionOptions& options);
+
+/// Runs the parsed action: 0 pass (or no drift), 1 fail (or drift), 2 bad input.
+int RunAction(const ActionOptions& options);
 
 }  // namespace stagegate::app

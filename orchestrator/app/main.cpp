@@ -80,12 +80,15 @@ int main(int argc, char** argv) {
   stagegate::app::RegistryWebhooksOptions registry;
   auto* registry_cmd = stagegate::app::AddRegistryCommand(app, registry);
 
+  stagegate::app::ActionOptions action;
+  auto* action_cmd = stagegate::app::AddActionCommand(app, action);
+
   app.add_subcommand("version", "Print the version");
 
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "serve" && first != "send" &&
-      first != "validate" && first != "run" && first != "registry" && first != "version") {
-    std::fprintf(stderr, "stagegate: unknown command '%s'; commands: serve, send, validate, run, registry, version (see stagegate --help)\n",
+      first != "validate" && first != "run" && first != "registry" && first != "action" && first != "version") {
+    std::fprintf(stderr, "stagegate: unknown command '%s'; commands: serve, send, validate, run, registry, action, version (see stagegate --help)\n",
                  argv[1]);
     return 2;
   }
@@ -115,6 +118,9 @@ int main(int argc, char** argv) {
   }
   if (run_cmd->parsed()) {
     return stagegate::app::RunPipeline(run);
+  }
+  if (action_cmd->parsed()) {
+    return stagegate::app::RunAction(action);
   }
   if (validate_cmd->parsed()) {
     return stagegate::app::Validate(pipeline_files);

@@ -243,6 +243,7 @@ int RunPipeline(const RunOptions& options) {
   scheduler::Scheduler scheduler(scheduler::SchedulerOptions{
       .runs = *store,
       .runners = {{"local", runner.get()}, {scheduler::kRegistryRunner, &registry_actions}},
+      .action_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string(),
       .on_task_change = [&console](const RunRecord& r, const TaskRecord& t) { console.OnTask(r, t); },
       .on_run_finished = [&console](const RunRecord& r) { console.OnFinished(r); }});
   std::printf("run %lld of %s (revision %.12s), %zu task%s\n", static_cast<long long>(created->id),

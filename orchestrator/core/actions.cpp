@@ -14,9 +14,15 @@ const std::vector<ActionInfo>& BuiltinActions() {
       {"registry.set_alias", {"registry", "model", "version", "alias"}},
       {"registry.delete_alias", {"registry", "model", "alias"}},
       // The ML actions: accepted by the validator, not run by this version yet.
-      {"compare", {}, false},
-      {"drift", {}, false},
-      {"validate-model", {}, false},
+      {"compare",
+       {"mode", "data", "label", "champion", "challenger", "task", "metric", "min_improvement",
+        "positive_label", "threshold", "confidence", "resamples", "seed", "json",
+        // metrics mode (through the registry)
+        "registry", "model", "challenger_version", "champion_alias", "champion_stage", "direction"}},
+      {"drift", {"reference", "current", "config", "label", "prediction", "features", "json", "html"}},
+      {"validate-model",
+       {"path", "require_signature", "require_input_example", "required_flavor", "required_metadata",
+        "max_size", "json"}},
   };
   return kActions;
 }

@@ -541,6 +541,18 @@ class Stepper {
         job.with[key] = std::move(*rendered);
       }
       job.run_json = RunSummaryJson(run, inst);
+      if (!IsRegistryAction(job.action)) {
+        // An ML action runs on a worker like a run: task: `stagegate action NAME --key value`
+        // for each with: entry (a "true"/"false" value is a flag given or left out).
+        job.command = {options_.action_binary, "action", job.action};
+        for (const auto& [key, value] : job.with) {
+          std::string flag = "--" + key;
+          std::replace(flag.begin(), flag.end(), '_', '-');
+          if (value == "false") continue;
+          job.command.push_back(flag);
+          if (value != "true") job.command.push_back(value);
+        }
+      }
     }
     return job;
   }
@@ -920,9 +932,12 @@ class Stepper {
     inst.rec.external_id.clear();
     inst.rec.outputs.clear();  // a task's outputs are those of its last attempt
     if (!inst.task->uses.empty() && !IsRegistryAction(inst.task->uses)) {
-      Finish(run, inst, TaskState::kFailed,
-             "built-in action '" + inst.task->uses + "' is not available in this version yet");
-      return;
+      const ActionInfo* action = FindAction(inst.task->uses);
+      if (action == nullptr || !action->available || options_.action_binary.empty()) {
+        Finish(run, inst, TaskState::kFailed,
+               "built-in action '" + inst.task->uses + "' is not available in this version yet");
+        return;
+      }
     }
     Runner* runner = RunnerFor(inst);
     if (runner == nullptr && IsRegistryAction(inst.task->uses)) {

@@ -27,6 +27,9 @@ struct SchedulerOptions {
   std::function<std::int64_t()> now_ms;    // Unix milliseconds; a fake clock in tests
   std::string pipelines_dir;               // what Reload() reads
   std::map<std::string, std::string> secrets;  // the `secrets` context; values are redacted
+  /// The stagegate binary the ML actions (`uses: drift`, ...) run as on a worker:
+  /// `<action_binary> action <name> ...`. Empty: those actions are not available.
+  std::string action_binary;
   /// Called on the scheduler's thread after every task state change is stored.
   std::function<void(const RunRecord& run, const TaskRecord& task)> on_task_change;
   /// Called on the scheduler's thread when a run has finished and is stored.

@@ -23,6 +23,7 @@ ALLOWED = {
     "webhooks": {"orchestrator/core", "orchestrator/server"},
     "pipelines": {"orchestrator/core"},
     "runners": {"orchestrator/core"},
+    "ml": {"orchestrator/core"},
     "orchestrator/app": None,  # the composition root may include anything
 }
 HEAVY_IN_CORE = re.compile(r"#include\s*<(boost/beast|yaml-cpp|sqlite3|nlohmann|libpq|git2)")

@@ -1,0 +1,333 @@
+// `stagegate action NAME ...`: the ML actions, run on a worker like any task (a pipeline's
+// `uses: NAME` becomes this command line) or by hand. Each writes a JSON report (`--json`, by
+// default $STAGEGATE_ARTIFACTS/<name>.json inside a task), a readable report on stdout, and
+// its outputs to $STAGEGATE_OUTPUT when set. Exit code 0: pass (no drift), 1: fail (drift),
+// 2: bad input.
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "orchestrator/app/commands.hpp"
+#include "orchestrator/core/units.hpp"
+#include "ml/drift.hpp"
+#include "ml/metrics.hpp"
+#include "ml/table.hpp"
+#include "ml/validate_model.hpp"
+
+namespace stagegate::app {
+namespace {
+
+using nlohmann::json;
+
+// Where a report goes: the flag's path, or the task's artifacts directory, or nowhere.
+std::string ReportPath(const std::string& given, const std::string& action, const char* extension) {
+  if (!given.empty()) return given;
+  if (const char* artifacts = std::getenv("STAGEGATE_ARTIFACTS"); artifacts != nullptr && *artifacts) {
+    return (std::filesystem::path(artifacts) / (action + extension)).string();
+  }
+  return {};
+}
+
+bool WriteFile(const std::string& path, const std::string& text, const char* action) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "stagegate action %s: cannot write %s\n", action, path.c_str());
+    return false;
+  }
+  return true;
+}
+
+// Appends key=value lines (heredoc form for multi-line values) to $STAGEGATE_OUTPUT.
+void WriteOutputs(const std::map<std::string, std::string>& outputs) {
+  const char* path = std::getenv("STAGEGATE_OUTPUT");
+  if (path == nullptr || *path == '\0') return;
+  std::ofstream out(path, std::ios::app);
+  for (const auto& [key, value] : outputs) {
+    if (value.find('\n') == std::string::npos) {
+      out << key << "=" << value << "\n";
+    } else {
+      out << key << "<<STAGEGATE_EOF\n" << value << "\nSTAGEGATE_EOF\n";
+    }
+  }
+}
+
+int ValidateModelAction(const ActionOptions& o) {
+  ml::ValidateOptions options;
+  options.require_signature = o.require_signature;
+  options.require_input_example = o.require_input_example;
+  if (!o.required_flavors.empty()) options.required_flavors = o.required_flavors;
+  options.required_metadata = o.required_metadata;
+  if (!o.max_size.empty()) {
+    auto bytes = ParseByteSize(o.max_size);
+    if (!bytes) {
+      std::fprintf(stderr, "stagegate action validate-model: --max-size %s: %s\n", o.max_size.c_str(),
+                   bytes.error().message.c_str());
+      return 2;
+    }
+    options.max_total_bytes = *bytes;
+  }
+  if (!std::filesystem::is_directory(o.path)) {
+    std::fprintf(stderr,
+                 "stagegate action validate-model: --path %s is not a directory; give the model "
+                 "directory that holds the MLmodel file\n",
+                 o.path.c_str());
+    return 2;
+  }
+  const ml::ValidationReport report = ml::ValidateModel(o.path, options);
+  std::fputs(ml::ValidationReportText(report).c_str(), stdout);
+  const std::string json_path = ReportPath(o.json, "validate-model", ".json");
+  if (!json_path.empty() &&
+      !WriteFile(json_path, ml::ValidationReportJson(report).dump(2) + "\n", "validate-model")) {
+    return 2;
+  }
+  std::string failed;
+  for (const auto& c : report.checks) {
+    if (!c.passed) failed += (failed.empty() ? "" : ",") + c.name;
+  }
+  WriteOutputs({{"passed", report.passed() ? "true" : "false"}, {"failed_checks", failed}});
+  return report.passed() ? 0 : 1;
+}
+
+int DriftAction(const ActionOptions& o) {
+  auto fail = [](const std::string& message) {
+    std::fprintf(stderr, "stagegate action drift: %s\n", message.c_str());
+    return 2;
+  };
+  ml::DriftOptions options;
+  if (!o.config.empty()) {
+    auto parsed = ml::ParseDriftConfig(o.config);
+    if (!parsed) return fail(parsed.error().message);
+    options = std::move(*parsed);
+  }
+  if (!o.label.empty()) options.label = o.label;
+  if (!o.prediction.empty()) options.prediction = o.prediction;
+  if (!o.features.empty()) options.features = o.features;
+  ml::ReadOptions read;
+  if (!options.features.empty()) {
+    read.columns = options.features;
+    if (!options.label.empty()) read.columns.push_back(options.label);
+    if (!options.prediction.empty()) read.columns.push_back(options.prediction);
+  }
+  for (const auto& [name, c] : options.columns) {
+    if (c.kind) read.kinds[name] = *c.kind;
+  }
+  auto reference = ml::ReadTable(o.reference, read);
+  if (!reference) return fail(reference.error().message);
+  // The current data is read with the reference's kinds: a text in a numeric column is an
+  // error naming its row, not a silent change of test.
+  if (read.columns.empty()) {
+    for (const auto& c : reference->columns) read.columns.push_back(c.name);
+  }
+  for (const auto& c : reference->columns) read.kinds[c.name] = c.kind;
+  auto current = ml::ReadTable(o.current, read);
+  if (!current) return fail(current.error().message);
+  auto report = ml::ComputeDrift(*reference, *current, options);
+  if (!report) return fail(report.error().message);
+  const nlohmann::json j = ml::DriftReportJson(*report);
+  std::printf("drift: %s (%zu reference rows, %zu current rows)\n", report->drift_detected ? "DETECTED" : "none",
+              report->reference_rows, report->current_rows);
+  for (const auto& c : report->columns) {
+    std::printf("  %-5s %-24s %-11s %-11s %s %.4g vs %.4g\n", c.drift ? "DRIFT" : "ok", c.name.c_str(),
+                c.role.c_str(), c.kind == ml::ColumnKind::kNumeric ? "numeric" : "categorical",
+                c.decided_by.c_str(), c.score, c.threshold);
+  }
+  const std::string json_path = ReportPath(o.json, "drift", ".json");
+  if (!json_path.empty() && !WriteFile(json_path, j.dump(2) + "\n", "drift")) return 2;
+  const std::string html_path = ReportPath(o.html, "drift", ".html");
+  if (!html_path.empty() &&
+      !WriteFile(html_path, ml::DriftReportHtml(*report, o.reference, o.current), "drift")) {
+    return 2;
+  }
+  std::string drifted;
+  for (const auto& name : j["drifted_columns"]) drifted += (drifted.empty() ? "" : ",") + name.get<std::string>();
+  WriteOutputs({{"drift_detected", report->drift_detected ? "true" : "false"}, {"drifted_columns", drifted}});
+  return report->drift_detected ? 1 : 0;
+}
+
+// Champion vs challenger on one labelled dataset holding both models' predictions or scores.
+// The verdict compares the bootstrap interval of (challenger - champion) with min_improvement,
+// in the metric's better direction: pass when the whole interval shows at least that gain.
+int CompareEvaluateAction(const ActionOptions& o) {
+  auto fail = [](const std::string& message) {
+    std::fprintf(stderr, "stagegate action compare: %s\n", message.c_str());
+    return 2;
+  };
+  for (const auto& [flag, value] : {std::pair{"--data", o.data}, {"--label", o.label},
+                                    {"--champion", o.champion}, {"--challenger", o.challenger},
+                                    {"--metric", o.metric}}) {
+    if (value.empty()) return fail(std::string(flag) + " is required with --mode evaluate");
+  }
+  auto metric = ml::ParseMetric(o.metric);
+  if (!metric) return fail(metric.error().message);
+  const bool classification = o.task == "classification";
+  if (!classification && o.task != "regression") {
+    return fail("--task must be classification or regression, not '" + o.task + "'");
+  }
+  if (ml::IsClassification(*metric) != classification) {
+    return fail("--metric " + o.metric + " is a " + (classification ? "regression" : "classification") +
+                " metric; it does not fit --task " + o.task);
+  }
+  ml::ReadOptions read;
+  read.columns = {o.label, o.champion, o.challenger};
+  read.kinds[o.champion] = ml::ColumnKind::kNumeric;
+  read.kinds[o.challenger] = ml::ColumnKind::kNumeric;
+  if (!classification) read.kinds[o.label] = ml::ColumnKind::kNumeric;
+  auto table = ml::ReadTable(o.data, read);
+  if (!table) return fail(table.error().message);
+  if (table->rows == 0) return fail(o.data + ": no data rows");
+  std::vector<double> y;
+  if (classification) {
+    auto labels = ml::ToBinaryLabels(*table->Find(o.label),
+                                     o.positive_label.empty() ? std::nullopt : std::optional(o.positive_label));
+    if (!labels) return fail(o.data + ": " + labels.error().message);
+    y = std::move(*labels);
+  } else {
+    y = table->Find(o.label)->numbers;
+  }
+  const auto& champion = table->Find(o.champion)->numbers;
+  const auto& challenger = table->Find(o.challenger)->numbers;
+  for (const auto* c : {table->Find(o.label), table->Find(o.champion), table->Find(o.challenger)}) {
+    if (c->missing > 0) {
+      return fail(o.data + ": column '" + c->name + "' has " + std::to_string(c->missing) +
+                  " missing values; drop or fill those rows first");
+    }
+  }
+  ml::BootstrapOptions boot;
+  boot.resamples = o.resamples;
+  boot.confidence = o.confidence;
+  boot.seed = o.seed;
+  boot.classification.threshold = o.threshold;
+  auto interval = ml::PairedBootstrap(*metric, y, champion, challenger, boot);
+  if (!interval) return fail(interval.error().message);
+  const bool higher_better = ml::HigherIsBetter(*metric);
+  // The gain in the better direction, and its worst case over the interval.
+  const double gain = higher_better ? interval->difference : -interval->difference;
+  const double worst_gain = higher_better ? interval->lower : -interval->upper;
+  const bool pass = worst_gain >= o.min_improvement;
+  json report = {{"mode", "evaluate"},
+                 {"task", o.task},
+                 {"metric", o.metric},
+                 {"direction", higher_better ? "maximize" : "minimize"},
+                 {"rows", table->rows},
+                 {"champion", interval->champion},
+                 {"challenger", interval->challenger},
+                 {"difference", interval->difference},
+                 {"interval", {interval->lower, interval->upper}},
+                 {"confidence", interval->confidence},
+                 {"resamples", interval->resamples},
+                 {"undefined_resamples", interval->undefined_resamples},
+                 {"seed", o.seed},
+                 {"min_improvement", o.min_improvement},
+                 {"gain", gain},
+                 {"verdict", pass ? "pass" : "fail"}};
+  if (classification) {
+    auto mc = ml::McNemar(y, champion, challenger, boot.classification);
+    if (!mc) return fail(mc.error().message);
+    report["mcnemar"] = {{"champion_only", mc->champion_only},
+                         {"challenger_only", mc->challenger_only},
+                         {"method", mc->method == ml::McNemarMethod::kExactBinomial ? "exact" : "chi2_corrected"},
+                         {"statistic", mc->statistic},
+                         {"p_value", mc->p_value}};
+  }
+  std::printf("compare: %s. %s champion %.6g, challenger %.6g, difference %.6g, %.0f%% interval [%.6g, %.6g]; "
+              "needs a gain of at least %.6g over the whole interval\n",
+              pass ? "PASS" : "FAIL", o.metric.c_str(), interval->champion, interval->challenger,
+              interval->difference, interval->confidence * 100, interval->lower, interval->upper,
+              o.min_improvement);
+  const std::string json_path = ReportPath(o.json, "compare", ".json");
+  if (!json_path.empty() && !WriteFile(json_path, report.dump(2) + "\n", "compare")) return 2;
+  char buf[64];
+  auto num = [&buf](double v) {
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  WriteOutputs({{"verdict", pass ? "pass" : "fail"},
+                {"champion", num(interval->champion)},
+                {"challenger", num(interval->challenger)},
+                {"difference", num(interval->difference)},
+                {"interval_low", num(interval->lower)},
+                {"interval_high", num(interval->upper)}});
+  return pass ? 0 : 1;
+}
+
+}  // namespace
+
+CLI::App* AddActionCommand(CLI::App& app, ActionOptions& o) {
+  auto* action = app.add_subcommand("action", "Run a built-in ML action (what `uses:` runs on a worker)");
+  action->require_subcommand(1);
+
+  auto* validate = action->add_subcommand("validate-model", "Check an MLflow model directory");
+  validate->add_option("--path", o.path, "The model directory (holding MLmodel)")->required();
+  validate->add_flag("--require-signature", o.require_signature, "Fail without a signature");
+  validate->add_flag("--require-input-example", o.require_input_example,
+                     "Fail without an input example that conforms to the signature");
+  validate->add_option("--required-flavor", o.required_flavors,
+                       "A flavor that must be declared (repeatable; default python_function)");
+  validate->add_option("--required-metadata", o.required_metadata,
+                       "A metadata key that must be set (repeatable)");
+  validate->add_option("--max-size", o.max_size, "Largest total size, e.g. 500MiB (default 2GiB)");
+  validate->add_option("--json", o.json, "Write the JSON report here");
+  validate->callback([&o] { o.action = "validate-model"; });
+
+  auto* drift = action->add_subcommand("drift", "Compare current data with reference data, column by column");
+  drift->add_option("--reference", o.reference, "Reference data (CSV, TSV or JSON Lines)")->required();
+  drift->add_option("--current", o.current, "Current data, same columns")->required();
+  drift->add_option("--config", o.config, "Column roles, tests and thresholds (YAML)");
+  drift->add_option("--label", o.label, "The label column");
+  drift->add_option("--prediction", o.prediction, "The prediction column");
+  drift->add_option("--features", o.features, "Feature columns (default: every shared column)")->delimiter(',');
+  drift->add_option("--json", o.json, "Write the JSON report here");
+  drift->add_option("--html", o.html, "Write the HTML report here");
+  drift->callback([&o] { o.action = "drift"; });
+
+  auto* compare = action->add_subcommand("compare", "Champion vs challenger");
+  compare->add_option("--mode", o.mode, "evaluate (on labelled data); metrics (from the registry) comes next")
+      ->required();
+  compare->add_option("--data", o.data, "Labelled data with both models' predictions (CSV, TSV, JSON Lines)");
+  compare->add_option("--label", o.label, "The label column");
+  compare->add_option("--champion", o.champion, "The champion's prediction or score column");
+  compare->add_option("--challenger", o.challenger, "The challenger's prediction or score column");
+  compare->add_option("--task", o.task, "classification or regression")->capture_default_str();
+  compare->add_option("--metric", o.metric, "accuracy, precision, recall, f1, roc_auc, log_loss, rmse, mae or r2");
+  compare->add_option("--min-improvement", o.min_improvement,
+                      "Gain the whole interval must show, in the metric's better direction")
+      ->capture_default_str();
+  compare->add_option("--positive-label", o.positive_label, "The positive class of a text label");
+  compare->add_option("--threshold", o.threshold, "Score threshold for label metrics")->capture_default_str();
+  compare->add_option("--confidence", o.confidence, "Of the bootstrap interval")->capture_default_str();
+  compare->add_option("--resamples", o.resamples, "Bootstrap resamples")->capture_default_str();
+  compare->add_option("--seed", o.seed, "Bootstrap seed")->capture_default_str();
+  compare->add_option("--json", o.json, "Write the JSON report here");
+  // metrics mode (next version): accepted so that pipelines written for it validate.
+  compare->add_option("--registry", o.registry, "metrics mode: the configured registry");
+  compare->add_option("--model", o.model, "metrics mode: the registered model");
+  compare->add_option("--challenger-version", o.challenger_version, "metrics mode: the challenger's version");
+  compare->add_option("--champion-alias", o.champion_alias, "metrics mode: the champion's alias");
+  compare->add_option("--champion-stage", o.champion_stage, "metrics mode: the champion's stage");
+  compare->add_option("--direction", o.direction, "metrics mode: maximize or minimize");
+  compare->callback([&o] { o.action = "compare"; });
+  return action;
+}
+
+int RunAction(const ActionOptions& o) {
+  if (o.action == "validate-model") return ValidateModelAction(o);
+  if (o.action == "drift") return DriftAction(o);
+  if (o.action == "compare") {
+    if (o.mode == "evaluate") return CompareEvaluateAction(o);
+    std::fprintf(stderr, "stagegate action compare: --mode %s is not available in this version; use --mode evaluate\n",
+                 o.mode.c_str());
+    return 2;
+  }
+  std::fprintf(stderr, "stagegate action: unknown action '%s'\n", o.action.c_str());
+  return 2;
+}
+
+}  // namespace stagegate::app
