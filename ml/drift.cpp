@@ -91,6 +91,28 @@ std::string DefaultTest(ColumnKind kind, std::size_t smaller, const DriftOptions
 
 bool IsPValueTest(const std::string& t) { return t == "ks" || t == "chi2"; }
 
+// Picks the deciding test of a column: its score among `scores` (the tests that apply to the
+// kind) and its threshold (the column's own, else the option's default for that test).
+Result<void> Choose(ColumnDrift& d, const std::string& column, ColumnKind kind, std::size_t smaller,
+                    const std::map<std::string, double>& scores, const DriftOptions& o) {
+  const auto opts = o.columns.count(column) ? o.columns.at(column) : DriftColumnOptions{};
+  d.decided_by = opts.test.empty() ? DefaultTest(kind, smaller, o) : opts.test;
+  const auto score = scores.find(d.decided_by);
+  if (score == scores.end()) {
+    std::string names;
+    for (const auto& [name, value] : scores) names += (names.empty() ? "" : ", ") + name;
+    return Fail(ErrorCode::kInvalidArgument,
+                "column '" + column + "': test '" + d.decided_by + "' does not apply to a " +
+                    (kind == ColumnKind::kNumeric ? "numeric" : "categorical") + " column; use " + names);
+  }
+  const std::map<std::string, double> defaults = {{"ks", o.alpha},         {"chi2", o.alpha},
+                                                  {"wasserstein", o.wasserstein_threshold},
+                                                  {"js", o.js_threshold}, {"psi", o.psi_threshold}};
+  d.score = score->second;
+  d.threshold = opts.threshold.value_or(defaults.at(d.decided_by));
+  return {};
+}
+
 Result<ColumnDrift> Numeric(const Column& ref, const Column& cur, const DriftOptions& o) {
   ColumnDrift d;
   d.kind = ColumnKind::kNumeric;
@@ -136,24 +158,10 @@ Result<ColumnDrift> Numeric(const Column& ref, const Column& cur, const DriftOpt
   d.distribution.reference = *pa;
   d.distribution.current = *pb;
   const std::size_t smaller = std::min(a.size(), b.size());
-  const auto opts = o.columns.count(ref.name) ? o.columns.at(ref.name) : DriftColumnOptions{};
-  d.decided_by = opts.test.empty() ? DefaultTest(ColumnKind::kNumeric, smaller, o) : opts.test;
-  if (d.decided_by == "ks") {
-    d.score = ks->p_value;
-    d.threshold = opts.threshold.value_or(o.alpha);
-  } else if (d.decided_by == "wasserstein") {
-    d.score = w_norm;
-    d.threshold = opts.threshold.value_or(o.wasserstein_threshold);
-  } else if (d.decided_by == "js") {
-    d.score = *js;
-    d.threshold = opts.threshold.value_or(o.js_threshold);
-  } else if (d.decided_by == "psi") {
-    d.score = *psi;
-    d.threshold = opts.threshold.value_or(o.psi_threshold);
-  } else {
-    return Fail(ErrorCode::kInvalidArgument, "column '" + ref.name + "': test '" + d.decided_by +
-                                                 "' does not apply to a numeric column; use ks, "
-                                                 "wasserstein, js or psi");
+  const std::map<std::string, double> scores = {
+      {"ks", ks->p_value}, {"wasserstein", w_norm}, {"js", *js}, {"psi", *psi}};
+  if (auto chosen = Choose(d, ref.name, ColumnKind::kNumeric, smaller, scores, o); !chosen) {
+    return tl::unexpected(chosen.error());
   }
   return d;
 }
@@ -197,21 +205,9 @@ Result<ColumnDrift> Categorical(const Column& ref, const Column& cur, const Drif
     d.distribution.current.push_back(cb[i] / tb);
   }
   const std::size_t smaller = static_cast<std::size_t>(std::min(ta, tb));
-  const auto opts = o.columns.count(ref.name) ? o.columns.at(ref.name) : DriftColumnOptions{};
-  d.decided_by = opts.test.empty() ? DefaultTest(ColumnKind::kCategorical, smaller, o) : opts.test;
-  if (d.decided_by == "chi2") {
-    d.score = chi2->p_value;
-    d.threshold = opts.threshold.value_or(o.alpha);
-  } else if (d.decided_by == "js") {
-    d.score = *js;
-    d.threshold = opts.threshold.value_or(o.js_threshold);
-  } else if (d.decided_by == "psi") {
-    d.score = *psi;
-    d.threshold = opts.threshold.value_or(o.psi_threshold);
-  } else {
-    return Fail(ErrorCode::kInvalidArgument, "column '" + ref.name + "': test '" + d.decided_by +
-                                                 "' does not apply to a categorical column; use "
-                                                 "chi2, js or psi");
+  const std::map<std::string, double> scores = {{"chi2", chi2->p_value}, {"js", *js}, {"psi", *psi}};
+  if (auto chosen = Choose(d, ref.name, ColumnKind::kCategorical, smaller, scores, o); !chosen) {
+    return tl::unexpected(chosen.error());
   }
   return d;
 }

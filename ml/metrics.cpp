@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "ml/neumaier_sum.hpp"
+
 namespace stagegate::ml {
 namespace {
 
@@ -53,25 +55,6 @@ std::string Number(double value) {
   return std::string(buffer, ec == std::errc() ? ptr : buffer);
 }
 
-// Neumaier's compensated sum: the error does not grow with the number of terms, which keeps
-// means over 10^6 samples well inside 1e-9 of the exact value.
-class NeumaierSum final {
- public:
-  void Add(double x) {
-    const double t = sum_ + x;
-    if (std::fabs(sum_) >= std::fabs(x)) {
-      compensation_ += (sum_ - t) + x;
-    } else {
-      compensation_ += (x - t) + sum_;
-    }
-    sum_ = t;
-  }
-  double Total() const { return sum_ + compensation_; }
-
- private:
-  double sum_ = 0;
-  double compensation_ = 0;
-};
 
 // ---- input checks ----------------------------------------------------------------------
 

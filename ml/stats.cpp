@@ -9,6 +9,7 @@
 #include <numeric>
 #include <string>
 
+#include "ml/neumaier_sum.hpp"
 #include "ml/special.hpp"
 
 namespace stagegate::ml {
@@ -16,25 +17,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Neumaier's compensated sum: the error of each addition is kept aside and added back at
-// the end, so a long sum of mixed-size terms stays within a few ulps of the exact value.
-class CompensatedSum final {
- public:
-  void Add(double x) {
-    const double t = sum_ + x;
-    if (std::fabs(sum_) >= std::fabs(x)) {
-      compensation_ += (sum_ - t) + x;
-    } else {
-      compensation_ += (x - t) + sum_;
-    }
-    sum_ = t;
-  }
-  double Value() const { return sum_ + compensation_; }
-
- private:
-  double sum_ = 0.0;
-  double compensation_ = 0.0;
-};
 
 tl::unexpected<Error> Invalid(std::string message) {
   return Fail(ErrorCode::kInvalidArgument, std::move(message));
@@ -71,7 +53,7 @@ Result<std::vector<double>> Normalized(std::span<const double> counts, const cha
   if (counts.empty()) {
     return Invalid(std::string(name) + " is empty: pass one count or proportion per bin");
   }
-  CompensatedSum total;
+  NeumaierSum total;
   for (std::size_t i = 0; i < counts.size(); ++i) {
     if (!std::isfinite(counts[i]) || counts[i] < 0) {
       return Invalid(std::string(name) + "[" + std::to_string(i) +
@@ -79,7 +61,7 @@ Result<std::vector<double>> Normalized(std::span<const double> counts, const cha
     }
     total.Add(counts[i]);
   }
-  const double sum = total.Value();
+  const double sum = total.Total();
   if (!(sum > 0)) {
     return Invalid(std::string(name) + " sums to 0: at least one bin must be non-empty");
   }
@@ -291,23 +273,23 @@ Result<Chi2Result> Chi2Contingency(const std::vector<std::vector<double>>& obser
   }
   std::vector<double> row_sum(rows, 0.0);
   std::vector<double> col_sum(cols, 0.0);
-  CompensatedSum total_sum;
+  NeumaierSum total_sum;
   for (std::size_t r = 0; r < rows; ++r) {
-    CompensatedSum s;
+    NeumaierSum s;
     for (std::size_t c = 0; c < cols; ++c) {
       s.Add(observed[r][c]);
       total_sum.Add(observed[r][c]);
     }
-    row_sum[r] = s.Value();
+    row_sum[r] = s.Total();
   }
   for (std::size_t c = 0; c < cols; ++c) {
-    CompensatedSum s;
+    NeumaierSum s;
     for (std::size_t r = 0; r < rows; ++r) {
       s.Add(observed[r][c]);
     }
-    col_sum[c] = s.Value();
+    col_sum[c] = s.Total();
   }
-  const double total = total_sum.Value();
+  const double total = total_sum.Total();
   std::vector<std::vector<double>> expected(rows, std::vector<double>(cols));
   for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t c = 0; c < cols; ++c) {
@@ -325,7 +307,7 @@ Result<Chi2Result> Chi2Contingency(const std::vector<std::vector<double>>& obser
   if (dof == 0) {
     return Chi2Result{0.0, 1.0, 0};
   }
-  CompensatedSum statistic;
+  NeumaierSum statistic;
   for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t c = 0; c < cols; ++c) {
       double o = observed[r][c];
@@ -339,7 +321,7 @@ Result<Chi2Result> Chi2Contingency(const std::vector<std::vector<double>>& obser
       statistic.Add((o - e) * (o - e) / e);
     }
   }
-  const double chi2 = statistic.Value();
+  const double chi2 = statistic.Total();
   return Chi2Result{chi2, ChiSquareSf(dof, chi2), dof};
 }
 
@@ -357,7 +339,7 @@ Result<double> JensenShannonDistance(std::span<const double> p, std::span<const 
     return tl::unexpected(qn.error());
   }
   // KL(p || m) + KL(q || m), m = (p + q) / 2, with x log(x / y) = 0 for x = 0.
-  CompensatedSum divergence;
+  NeumaierSum divergence;
   for (std::size_t i = 0; i < pn->size(); ++i) {
     const double pi = (*pn)[i];
     const double qi = (*qn)[i];
@@ -369,7 +351,7 @@ Result<double> JensenShannonDistance(std::span<const double> p, std::span<const 
       divergence.Add(qi * std::log(qi / mi));
     }
   }
-  return std::sqrt(std::max(divergence.Value(), 0.0) / 2.0);
+  return std::sqrt(std::max(divergence.Total(), 0.0) / 2.0);
 }
 
 Result<double> Wasserstein1(std::span<const double> u, std::span<const double> v) {
@@ -384,7 +366,7 @@ Result<double> Wasserstein1(std::span<const double> u, std::span<const double> v
   const double nu = static_cast<double>(x.size());
   const double nv = static_cast<double>(y.size());
   // Between consecutive distinct merged values the two CDFs are constant.
-  CompensatedSum area;
+  NeumaierSum area;
   std::size_t i = 0;
   std::size_t j = 0;
   auto next_value = [&] { return (j >= y.size() || (i < x.size() && x[i] <= y[j])) ? x[i] : y[j]; };
@@ -404,7 +386,7 @@ Result<double> Wasserstein1(std::span<const double> u, std::span<const double> v
     area.Add(gap * (following - current));
     current = following;
   }
-  return area.Value();
+  return area.Total();
 }
 
 Result<double> PopulationStabilityIndex(std::span<const double> expected,
@@ -425,13 +407,13 @@ Result<double> PopulationStabilityIndex(std::span<const double> expected,
   if (!a) {
     return tl::unexpected(a.error());
   }
-  CompensatedSum psi;
+  NeumaierSum psi;
   for (std::size_t i = 0; i < e->size(); ++i) {
     const double ei = std::max((*e)[i], epsilon);
     const double ai = std::max((*a)[i], epsilon);
     psi.Add((ai - ei) * std::log(ai / ei));
   }
-  return psi.Value();
+  return psi.Total();
 }
 
 Result<double> Quantile(std::span<const double> sorted, double q) {
@@ -532,22 +514,22 @@ Result<NumericSummary> Summarize(std::span<const double> values, std::size_t mis
   if (s.min == s.max) {
     s.mean = s.min;
   } else {
-    CompensatedSum total;
+    NeumaierSum total;
     for (double v : sorted) {
       total.Add(v);
     }
-    s.mean = std::clamp(total.Value() / n, s.min, s.max);
+    s.mean = std::clamp(total.Total() / n, s.min, s.max);
   }
   if (sorted.size() < 2) {
     s.std = kNaN;
   } else if (s.min == s.max) {
     s.std = 0.0;
   } else {
-    CompensatedSum squares;
+    NeumaierSum squares;
     for (double v : sorted) {
       squares.Add((v - s.mean) * (v - s.mean));
     }
-    s.std = std::sqrt(squares.Value() / (n - 1));
+    s.std = std::sqrt(squares.Total() / (n - 1));
   }
   s.p25 = *Quantile(sorted, 0.25);
   s.p50 = *Quantile(sorted, 0.5);

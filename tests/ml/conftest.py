@@ -105,3 +105,11 @@ def probe_fixture(env_var):
 
 stats_probe = probe_fixture("SG_ML_STATS_PROBE")
 metrics_probe = probe_fixture("SG_ML_METRICS_PROBE")
+
+
+def stagegate_bin():
+    """The built stagegate binary (STAGEGATE_BIN, set by tests/ml/CMakeLists.txt)."""
+    path = os.environ.get("STAGEGATE_BIN")
+    if not path:
+        pytest.skip("STAGEGATE_BIN is not set: point it at the built stagegate binary")
+    return path

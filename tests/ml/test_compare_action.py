@@ -11,20 +11,14 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import stagegate_bin
 from sklearn import metrics as skm
 
 REL = 1e-9
 
 
-def stagegate():
-    path = os.environ.get("STAGEGATE_BIN")
-    if not path:
-        pytest.skip("STAGEGATE_BIN is not set: point it at the built stagegate binary")
-    return path
-
-
 def compare(*args, env=None):
-    return subprocess.run([stagegate(), "action", "compare", "--mode", "evaluate", *map(str, args)],
+    return subprocess.run([stagegate_bin(), "action", "compare", "--mode", "evaluate", *map(str, args)],
                           capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -138,5 +132,5 @@ def test_bad_input_is_exit_code_2(tmp_path):
     r = compare("--data", labels, "--label", "label", "--champion", "old", "--challenger", "new",
                 "--metric", "f1")
     assert r.returncode == 2 and "label" in r.stderr, r.stderr
-    r = subprocess.run([stagegate(), "action", "compare", "--mode", "metrics"], capture_output=True, text=True)
+    r = subprocess.run([stagegate_bin(), "action", "compare", "--mode", "metrics"], capture_output=True, text=True)
     assert r.returncode == 2 and "not available" in r.stderr, r.stderr

@@ -12,17 +12,11 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import stagegate_bin
 from scipy import stats
 from scipy.spatial import distance
 
 REL = 1e-9
-
-
-def stagegate():
-    path = os.environ.get("STAGEGATE_BIN")
-    if not path:
-        pytest.skip("STAGEGATE_BIN is not set: point it at the built stagegate binary")
-    return path
 
 
 def close(a, b):
@@ -52,7 +46,7 @@ def make_data(tmp_path, n_ref, n_cur, shift, seed=7):
 
 
 def drift(*args, env=None, cwd=None):
-    return subprocess.run([stagegate(), "action", "drift", *map(str, args)], capture_output=True,
+    return subprocess.run([stagegate_bin(), "action", "drift", *map(str, args)], capture_output=True,
                           text=True, timeout=120, env=env, cwd=cwd)
 
 
@@ -212,7 +206,7 @@ def test_uses_drift_runs_as_a_pipeline_task_with_outputs(tmp_path):
               COLUMNS: ${{{{ tasks.drift.outputs.drifted_columns }}}}
             run: echo "retraining because of $COLUMNS"
         """))
-    r = subprocess.run([stagegate(), "run", str(pipeline), "--work-dir", str(tmp_path / "runs")],
+    r = subprocess.run([stagegate_bin(), "run", str(pipeline), "--work-dir", str(tmp_path / "runs")],
                        capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert "retrain" in r.stdout and "succeeded" in r.stdout, r.stdout + r.stderr
     logs = list((tmp_path / "runs").rglob("log.txt"))
