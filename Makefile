@@ -55,6 +55,7 @@ bench: build
 	$(BUILD)/bench/sg_scheduler_bench
 	./bench/dispatch_latency.py $(BIN)
 	./bench/postback.py $(BIN)
+	./bench/ml_bench.py $(BIN)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

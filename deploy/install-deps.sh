@@ -8,7 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config make ccache
   libboost-dev libssl-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libsqlite3-dev
   libexpected-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest python3-yaml python3-scipy python3-sklearn python3-numpy
+  python3 python3-pytest python3-yaml python3-scipy python3-sklearn python3-numpy python3-pandas
   sqlite3 jq curl wrk openssl ca-certificates
   clang libclang-rt-14-dev
 )

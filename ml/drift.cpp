@@ -1,11 +1,13 @@
 #include "ml/drift.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <numeric>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -440,6 +442,7 @@ Result<DriftReport> ComputeDrift(const Table& reference, const Table& current, c
   DriftReport report;
   report.reference_rows = reference.rows;
   report.current_rows = current.rows;
+  std::vector<std::pair<const Column*, const Column*>> pairs;
   for (const auto& [name, role] : selected) {
     const Column* ref = reference.Find(name);
     const Column* cur = current.Find(name);
@@ -456,11 +459,28 @@ Result<DriftReport> ComputeDrift(const Table& reference, const Table& current, c
                   "column '" + name + "' is " + (ref->kind == ColumnKind::kNumeric ? "numeric" : "categorical") +
                       " in the reference data but not in the current data; force its kind in the config");
     }
-    auto d = ref->kind == ColumnKind::kNumeric ? Numeric(*ref, *cur, o) : Categorical(*ref, *cur, o);
-    if (!d) return tl::unexpected(d.error());
-    d->name = name;
-    d->role = role;
-    report.columns.push_back(std::move(*d));
+    pairs.emplace_back(ref, cur);
+  }
+  // Columns are independent: spread them over the cores. Each worker takes the next column.
+  std::vector<Result<ColumnDrift>> results(pairs.size(), Fail(ErrorCode::kInternal, "not computed"));
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < pairs.size(); i = next++) {
+      const auto [ref, cur] = pairs[i];
+      results[i] = ref->kind == ColumnKind::kNumeric ? Numeric(*ref, *cur, o) : Categorical(*ref, *cur, o);
+    }
+  };
+  const std::size_t threads =
+      std::min<std::size_t>(pairs.size(), std::max(1U, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (!results[i]) return tl::unexpected(results[i].error());  // the first column's error
+    results[i]->name = selected[i].first;
+    results[i]->role = selected[i].second;
+    report.columns.push_back(std::move(*results[i]));
   }
   Decide(report.columns, o.correction);
   std::stable_sort(report.columns.begin(), report.columns.end(), [](const ColumnDrift& a, const ColumnDrift& b) {
