@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/app/commands.hpp"
+#include "orchestrator/app/registries.hpp"
+#include "orchestrator/config/config_loader.hpp"
 #include "orchestrator/core/units.hpp"
 #include "ml/drift.hpp"
 #include "ml/metrics.hpp"
@@ -258,6 +260,126 @@ int CompareEvaluateAction(const ActionOptions& o) {
   return pass ? 0 : 1;
 }
 
+// Champion vs challenger by the metrics their training runs logged (protocols.md §2.3): the
+// challenger is a version, the champion the version behind an alias (MLflow) or the latest
+// version in a stage (Databricks); each version's run_id leads to runs/get.
+int CompareMetricsAction(const ActionOptions& o) {
+  auto fail = [](const std::string& message) {
+    std::fprintf(stderr, "stagegate action compare: %s\n", message.c_str());
+    return 2;
+  };
+  for (const auto& [flag, value] : {std::pair{"--model", o.model}, {"--challenger-version", o.challenger_version},
+                                    {"--metric", o.metric}}) {
+    if (value.empty()) return fail(std::string(flag) + " is required with --mode metrics");
+  }
+  if (o.champion_alias.empty() == o.champion_stage.empty()) {
+    return fail("give the champion as exactly one of --champion-alias (MLflow) or --champion-stage (Databricks)");
+  }
+  if (o.direction != "maximize" && o.direction != "minimize") {
+    return fail("--direction must be maximize or minimize, not '" + o.direction + "'");
+  }
+  if (o.if_no_champion != "pass" && o.if_no_champion != "fail") {
+    return fail("--if-no-champion must be pass or fail, not '" + o.if_no_champion + "'");
+  }
+  std::string config_path = o.config;
+  if (config_path.empty()) {
+    if (const char* env = std::getenv("STAGEGATE_CONFIG"); env != nullptr) config_path = env;
+  }
+  if (config_path.empty()) {
+    return fail("--mode metrics reads the registry from the server's config: give --config FILE (a task "
+                "of `stagegate serve --config` gets it as STAGEGATE_CONFIG)");
+  }
+  auto config = config::LoadConfigFile(config_path);
+  if (!config) return fail(config.error().message);
+  std::string name = o.registry;
+  if (name.empty() && config->registries.size() == 1) name = config->registries.front().name;
+  const RegistryConfig* registry = FindRegistry(config->registries, name);
+  if (registry == nullptr) {
+    std::string known;
+    for (const auto& r : config->registries) known += (known.empty() ? "" : ", ") + r.name;
+    return fail("registry '" + name + "' is not configured in " + config_path + " (registries: " +
+                (known.empty() ? "none" : known) + "); give --registry NAME");
+  }
+  const RegistryClientPtr client = MakeRegistryClient(*registry);
+
+  // A version's metric: nullopt with the reason when the version has no run or the run no metric.
+  auto metric_of = [&](const ModelVersionInfo& v, std::string* why) -> Result<std::optional<double>> {
+    if (v.run_id.empty()) {
+      *why = "version " + v.version + " has no run behind it";
+      return std::optional<double>();
+    }
+    auto run = client->GetRun(v.run_id);
+    if (!run) return tl::unexpected(run.error());
+    const auto it = run->metrics.find(o.metric);
+    if (it == run->metrics.end()) {
+      *why = "run " + v.run_id + " of version " + v.version + " logged no metric '" + o.metric + "'";
+      return std::optional<double>();
+    }
+    return std::optional<double>(it->second);
+  };
+  auto challenger_version = client->GetModelVersion(o.model, o.challenger_version);
+  if (!challenger_version) return fail(challenger_version.error().message);
+  std::optional<ModelVersionInfo> champion_version;
+  if (!o.champion_alias.empty()) {
+    auto found = client->GetVersionByAlias(o.model, o.champion_alias);
+    if (!found) return fail(found.error().message);
+    champion_version = *found;
+  } else {
+    auto latest = client->LatestVersions(o.model, {o.champion_stage});
+    if (!latest) return fail(latest.error().message);
+    if (!latest->empty()) champion_version = latest->front();
+  }
+  const std::string champion_ref = o.champion_alias.empty() ? "stage " + o.champion_stage : "alias " + o.champion_alias;
+  json report = {{"mode", "metrics"}, {"metric", o.metric}, {"direction", o.direction},
+                 {"model", o.model}, {"min_improvement", o.min_improvement}};
+  std::string why;
+  auto challenger = metric_of(*challenger_version, &why);
+  if (!challenger) return fail(challenger.error().message);
+  report["challenger"] = {{"version", challenger_version->version}, {"run_id", challenger_version->run_id},
+                          {"value", challenger->has_value() ? json(**challenger) : json(nullptr)}};
+  std::string verdict;
+  std::string reason;
+  if (!challenger->has_value()) {
+    verdict = "fail";
+    reason = "no evidence for the challenger: " + why;
+  } else if (!champion_version || champion_version->version == challenger_version->version) {
+    verdict = o.if_no_champion;
+    reason = !champion_version ? "no champion (" + champion_ref + " is not set): the challenger is the first model"
+                               : "the challenger already is the champion (" + champion_ref + ")";
+    report["champion"] = nullptr;
+  } else {
+    auto champion = metric_of(*champion_version, &why);
+    if (!champion) return fail(champion.error().message);
+    report["champion"] = {{"version", champion_version->version}, {"run_id", champion_version->run_id},
+                          {"value", champion->has_value() ? json(**champion) : json(nullptr)}};
+    if (!champion->has_value()) {
+      verdict = o.if_no_champion;
+      reason = "the champion has no evidence (" + why + "): treated as no champion";
+    } else {
+      const double difference = **challenger - **champion;
+      const double gain = o.direction == "maximize" ? difference : -difference;
+      report["difference"] = difference;
+      report["interval"] = {difference, difference};  // logged metrics give one value each
+      report["gain"] = gain;
+      verdict = gain >= o.min_improvement ? "pass" : "fail";
+      reason = o.metric + " " + std::to_string(**challenger) + " vs " + std::to_string(**champion) +
+               " (version " + champion_version->version + ", " + champion_ref + "): gain " + std::to_string(gain) +
+               (verdict == "pass" ? " meets " : " is below ") + "the required " + std::to_string(o.min_improvement);
+    }
+  }
+  if (!report.contains("difference")) {
+    report["difference"] = nullptr;
+    report["interval"] = nullptr;
+  }
+  report["verdict"] = verdict;
+  report["reason"] = reason;
+  std::printf("compare: %s. %s\n", verdict == "pass" ? "PASS" : "FAIL", reason.c_str());
+  const std::string json_path = ReportPath(o.json, "compare", ".json");
+  if (!json_path.empty() && !WriteFile(json_path, report.dump(2) + "\n", "compare")) return 2;
+  WriteOutputs({{"verdict", verdict}, {"summary", reason}});
+  return verdict == "pass" ? 0 : 1;
+}
+
 }  // namespace
 
 CLI::App* AddActionCommand(CLI::App& app, ActionOptions& o) {
@@ -289,7 +411,7 @@ CLI::App* AddActionCommand(CLI::App& app, ActionOptions& o) {
   drift->callback([&o] { o.action = "drift"; });
 
   auto* compare = action->add_subcommand("compare", "Champion vs challenger");
-  compare->add_option("--mode", o.mode, "evaluate (on labelled data); metrics (from the registry) comes next")
+  compare->add_option("--mode", o.mode, "evaluate (on labelled data) or metrics (the runs' logged metrics)")
       ->required();
   compare->add_option("--data", o.data, "Labelled data with both models' predictions (CSV, TSV, JSON Lines)");
   compare->add_option("--label", o.label, "The label column");
@@ -306,8 +428,10 @@ CLI::App* AddActionCommand(CLI::App& app, ActionOptions& o) {
   compare->add_option("--resamples", o.resamples, "Bootstrap resamples")->capture_default_str();
   compare->add_option("--seed", o.seed, "Bootstrap seed")->capture_default_str();
   compare->add_option("--json", o.json, "Write the JSON report here");
-  // metrics mode (next version): accepted so that pipelines written for it validate.
-  compare->add_option("--registry", o.registry, "metrics mode: the configured registry");
+  compare->add_option("--registry", o.registry, "metrics mode: the configured registry (default: the only one)");
+  compare->add_option("--config", o.config, "metrics mode: the server config with the registry (default $STAGEGATE_CONFIG)");
+  compare->add_option("--if-no-champion", o.if_no_champion, "metrics mode: pass or fail when there is no champion")
+      ->capture_default_str();
   compare->add_option("--model", o.model, "metrics mode: the registered model");
   compare->add_option("--challenger-version", o.challenger_version, "metrics mode: the challenger's version");
   compare->add_option("--champion-alias", o.champion_alias, "metrics mode: the champion's alias");
@@ -322,8 +446,8 @@ int RunAction(const ActionOptions& o) {
   if (o.action == "drift") return DriftAction(o);
   if (o.action == "compare") {
     if (o.mode == "evaluate") return CompareEvaluateAction(o);
-    std::fprintf(stderr, "stagegate action compare: --mode %s is not available in this version; use --mode evaluate\n",
-                 o.mode.c_str());
+    if (o.mode == "metrics") return CompareMetricsAction(o);
+    std::fprintf(stderr, "stagegate action compare: --mode must be evaluate or metrics, not '%s'\n", o.mode.c_str());
     return 2;
   }
   std::fprintf(stderr, "stagegate action: unknown action '%s'\n", o.action.c_str());

@@ -126,7 +126,8 @@ struct ActionOptions {
   std::string challenger_version;
   std::string champion_alias;
   std::string champion_stage;
-  std::string direction;
+  std::string direction = "maximize";
+  std::string if_no_champion = "pass";
 };
 
 /// Adds `action validate-model|drift|compare` to `app`, parsing into `options`.

@@ -200,6 +200,11 @@ int Serve(const ServeOptions& options) {
       .pipelines_dir = pipelines_dir,
       .dispatch_interval_ms = 5};
   scheduler_options.action_binary = std::filesystem::read_symlink("/proc/self/exe", absolute_error).string();
+  if (!options.config_path.empty()) {
+    // compare --mode metrics reads the registries from it.
+    scheduler_options.action_env["STAGEGATE_CONFIG"] =
+        std::filesystem::absolute(options.config_path, absolute_error).string();
+  }
   if (action_runner) scheduler_options.runners[scheduler::kRegistryRunner] = action_runner.get();
   if (dry_run_actions) scheduler_options.runners[scheduler::kRegistryRunner] = dry_run_actions.get();
   for (const auto& s : config->secrets) scheduler_options.secrets[s.name] = s.secret.value;

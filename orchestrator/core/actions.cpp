@@ -18,7 +18,7 @@ const std::vector<ActionInfo>& BuiltinActions() {
        {"mode", "data", "label", "champion", "challenger", "task", "metric", "min_improvement",
         "positive_label", "threshold", "confidence", "resamples", "seed", "json",
         // metrics mode (through the registry)
-        "registry", "model", "challenger_version", "champion_alias", "champion_stage", "direction"}},
+        "registry", "model", "challenger_version", "champion_alias", "champion_stage", "direction", "if_no_champion", "config"}},
       {"drift", {"reference", "current", "config", "label", "prediction", "features", "json", "html"}},
       {"validate-model",
        {"path", "require_signature", "require_input_example", "required_flavor", "required_metadata",

@@ -545,6 +545,7 @@ class Stepper {
         // An ML action runs on a worker like a run: task: `stagegate action NAME --key value`
         // for each with: entry (a "true"/"false" value is a flag given or left out).
         job.command = {options_.action_binary, "action", job.action};
+        for (const auto& [key, value] : options_.action_env) job.env[key] = value;
         for (const auto& [key, value] : job.with) {
           std::string flag = "--" + key;
           std::replace(flag.begin(), flag.end(), '_', '-');

@@ -30,6 +30,8 @@ struct SchedulerOptions {
   /// The stagegate binary the ML actions (`uses: drift`, ...) run as on a worker:
   /// `<action_binary> action <name> ...`. Empty: those actions are not available.
   std::string action_binary;
+  /// Added to the environment of ML action jobs (STAGEGATE_CONFIG for the registry).
+  std::map<std::string, std::string> action_env;
   /// Called on the scheduler's thread after every task state change is stored.
   std::function<void(const RunRecord& run, const TaskRecord& task)> on_task_change;
   /// Called on the scheduler's thread when a run has finished and is stored.

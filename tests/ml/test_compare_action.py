@@ -133,4 +133,6 @@ def test_bad_input_is_exit_code_2(tmp_path):
                 "--metric", "f1")
     assert r.returncode == 2 and "label" in r.stderr, r.stderr
     r = subprocess.run([stagegate_bin(), "action", "compare", "--mode", "metrics"], capture_output=True, text=True)
-    assert r.returncode == 2 and "not available" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--model is required with --mode metrics" in r.stderr, r.stderr
+    r = subprocess.run([stagegate_bin(), "action", "compare", "--mode", "guess"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--mode must be evaluate or metrics" in r.stderr, r.stderr
