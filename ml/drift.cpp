@@ -25,14 +25,14 @@ constexpr double kPsiEpsilon = 1e-4;
 
 json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
+// The column's values without the missing ones, sorted once for every test that needs them.
 std::vector<double> Present(const Column& c) {
   std::vector<double> out;
   out.reserve(c.numbers.size() - c.missing);
   for (double v : c.numbers) {
     if (!std::isnan(v)) out.push_back(v);
   }
-  std::sort(out.begin(), out.end());
-  return out;
+  return SortValues(out);
 }
 
 std::string Fmt(double v) {

@@ -78,6 +78,9 @@ Result<std::vector<double>> Normalized(std::span<const double> counts, const cha
 // just before +0.0; they compare equal, so callers see a valid ascending order either way.
 std::vector<double> SortedCopy(std::span<const double> values) {
   constexpr std::size_t kRadixThreshold = 1 << 14;
+  if (std::is_sorted(values.begin(), values.end())) {
+    return std::vector<double>(values.begin(), values.end());  // callers often sorted already
+  }
   if (values.size() < kRadixThreshold) {
     std::vector<double> out(values.begin(), values.end());
     std::sort(out.begin(), out.end());
@@ -191,6 +194,8 @@ double ProbOutsideBand(std::int64_t m, std::int64_t n, std::int64_t g, std::int6
 }
 
 }  // namespace
+
+std::vector<double> SortValues(std::span<const double> values) { return SortedCopy(values); }
 
 Result<KsResult> KolmogorovSmirnov2(std::span<const double> a, std::span<const double> b) {
   if (auto ok = CheckSample(a, "a", true); !ok) {
