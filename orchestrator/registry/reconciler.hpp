@@ -84,8 +84,7 @@ class Reconciler final {
   void PollRegistry(Target& target, ReconcileCounts& counts);
   void PollDatabricks(Target& target, ReconcileCounts& counts);
   void PollMlflow(Target& target, ReconcileCounts& counts);
-  Result<std::map<std::string, std::vector<ModelVersionInfo>>> Versions(Target& target,
-                                                                        const std::string& entry);
+  std::map<std::string, std::vector<ModelVersionInfo>> Versions(Target& target, ReconcileCounts& counts);
   void Synthesise(Target& target, Event event, const std::string& what, ReconcileCounts& counts);
 
   std::vector<Target> targets_;
