@@ -265,7 +265,8 @@ json ConceptDrift(const Table& ref, const Table& cur, const DriftOptions& o) {
       return c.codes[i] < 0 ? "" : c.categories[static_cast<std::size_t>(c.codes[i])];
     };
     std::size_t hits = 0, n = 0;
-    for (std::size_t i = 0; i < y.numbers.size() + y.codes.size(); ++i) {
+    const std::size_t rows = y.kind == ColumnKind::kNumeric ? y.numbers.size() : y.codes.size();
+    for (std::size_t i = 0; i < rows; ++i) {
       const std::string a = text(y, i), b = text(p, i);
       if (a.empty() || b.empty()) continue;
       ++n;
@@ -488,8 +489,9 @@ Result<DriftReport> ComputeDrift(const Table& reference, const Table& current, c
     return a.severity > b.severity;
   });
   for (const auto& c : report.columns) report.drift_detected = report.drift_detected || c.drift;
-  report.concept_json = ConceptDrift(reference, current, o).dump();
-  if (json::parse(report.concept_json).value("drift", false)) report.drift_detected = true;
+  const json concept_drift = ConceptDrift(reference, current, o);
+  report.drift_detected = report.drift_detected || concept_drift.value("drift", false);
+  report.concept_json = concept_drift.dump();
   return report;
 }
 
