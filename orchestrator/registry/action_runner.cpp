@@ -56,6 +56,39 @@ struct RegistryActionRunner::State {
   std::vector<std::thread> threads;
   bool stop = false;
   bool started = false;
+
+  /// Queues the entry for a worker at `due` unless it is queued already. Hold `mutex`.
+  void QueueLocked(std::int64_t id, std::int64_t due) {
+    if (queued.insert(id).second) queue.emplace(due, id);
+  }
+
+  /// Marks an entry busy (no worker takes it) for the life of the object, once `Take` got it.
+  class Hold final {
+   public:
+    explicit Hold(State& state) : state_(state) {}
+    ~Hold() {
+      if (id_ == 0) return;
+      {
+        std::lock_guard lock(state_.mutex);
+        state_.busy.erase(id_);
+      }
+      state_.cv.notify_all();
+    }
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    /// Takes the entry if no one holds it (waiting up to `wait` for that); false otherwise.
+    bool Take(std::int64_t id, std::chrono::milliseconds wait = std::chrono::milliseconds(0)) {
+      std::unique_lock lock(state_.mutex);
+      state_.cv.wait_for(lock, wait, [&] { return state_.busy.count(id) == 0; });
+      if (!state_.busy.insert(id).second) return false;
+      id_ = id;
+      return true;
+    }
+
+   private:
+    State& state_;
+    std::int64_t id_ = 0;
+  };
 };
 
 RegistryActionRunner::RegistryActionRunner(ActionRunnerOptions options)
@@ -170,7 +203,7 @@ class Delivery {
 
   void Requeue(std::int64_t id, std::int64_t due) {
     std::lock_guard lock(state_.mutex);
-    if (state_.queued.insert(id).second) state_.queue.emplace(due, id);
+    state_.QueueLocked(id, due);
     state_.cv.notify_all();
   }
 
@@ -542,7 +575,7 @@ Result<void> RegistryActionRunner::Start() {
   if (state_->started) return {};
   state_->started = true;
   for (const auto& e : *unfinished) {
-    if (state_->queued.insert(e.id).second) state_->queue.emplace(e.next_attempt_ms, e.id);
+    state_->QueueLocked(e.id, e.next_attempt_ms);
   }
   for (int i = 0; i < options_.workers; ++i) {
     state_->threads.emplace_back([this] {
@@ -666,7 +699,7 @@ Result<std::string> RegistryActionRunner::Attach(const JobSpec& spec, UpdateCall
   {
     std::lock_guard lock(state_->mutex);
     state_->watchers[entry.id] = State::Watcher{std::move(on_update), log_path};
-    if (state_->queued.insert(entry.id).second) state_->queue.emplace(entry.next_attempt_ms, entry.id);
+    state_->QueueLocked(entry.id, entry.next_attempt_ms);
   }
   state_->cv.notify_all();
   return kIdPrefix + std::to_string(entry.id);
@@ -675,18 +708,14 @@ Result<std::string> RegistryActionRunner::Attach(const JobSpec& spec, UpdateCall
 Result<void> RegistryActionRunner::Cancel(const std::string& external_id) {
   const std::int64_t id = ParseId(external_id);
   if (id == 0) return Fail(ErrorCode::kNotFound, "no outbox entry '" + external_id + "'");
-  {
+  State::Hold hold(*state_);
+  if (!hold.Take(id)) {
+    // A worker holds it: it cancels the entry when done, unless the call went out.
     std::lock_guard lock(state_->mutex);
-    if (state_->busy.count(id) != 0) {
-      // A worker holds it: it cancels the entry when done, unless the call went out.
-      state_->cancels.insert(id);
-      return {};
-    }
-    state_->busy.insert(id);
+    state_->cancels.insert(id);
+    return {};
   }
   Delivery(options_, *state_).CancelIfPending(id);
-  std::lock_guard lock(state_->mutex);
-  state_->busy.erase(id);
   return {};
 }
 
@@ -699,29 +728,17 @@ Result<std::optional<OutboxEntry>> RegistryActionRunner::Get(std::int64_t id) {
 }
 
 Result<OutboxEntry> RegistryActionRunner::Retry(std::int64_t id) {
-  {
-    // A worker may hold the entry for a moment (telling its task the outcome); a call in
-    // flight holds it longer, and then the entry is not dead anyway.
-    std::unique_lock lock(state_->mutex);
-    state_->cv.wait_for(lock, std::chrono::seconds(2), [&] { return state_->busy.count(id) == 0; });
-    if (state_->busy.count(id) != 0) {
-      return Fail(ErrorCode::kConflict, "outbox entry " + std::to_string(id) + " is being delivered now");
-    }
-    state_->busy.insert(id);
+  // A worker may hold the entry for a moment (telling its task the outcome); a call in flight
+  // holds it longer, and then the entry is not dead anyway.
+  State::Hold hold(*state_);
+  if (!hold.Take(id, std::chrono::seconds(2))) {
+    return Fail(ErrorCode::kConflict, "outbox entry " + std::to_string(id) + " is being delivered now");
   }
-  auto release = [&] {
-    std::lock_guard lock(state_->mutex);
-    state_->busy.erase(id);
-  };
   auto loaded = options_.outbox->Get(id);
-  if (!loaded || !*loaded) {
-    release();
-    if (!loaded) return tl::unexpected(loaded.error());
-    return Fail(ErrorCode::kNotFound, "no outbox entry " + std::to_string(id));
-  }
+  if (!loaded) return tl::unexpected(loaded.error());
+  if (!*loaded) return Fail(ErrorCode::kNotFound, "no outbox entry " + std::to_string(id));
   OutboxEntry e = std::move(**loaded);
   if (e.state != OutboxState::kDead) {
-    release();
     return Fail(ErrorCode::kConflict, "outbox entry " + std::to_string(id) + " is " +
                                           OutboxStateName(e.state) + "; only dead letters can be retried");
   }
@@ -730,14 +747,11 @@ Result<OutboxEntry> RegistryActionRunner::Retry(std::int64_t id) {
   e.next_attempt_ms = now;
   e.deadline_ms = now + options_.default_deadline.count();
   e.updated_ms = now;
-  auto stored = options_.outbox->Update(e);
+  if (auto stored = options_.outbox->Update(e); !stored) return tl::unexpected(stored.error());
   {
     std::lock_guard lock(state_->mutex);
-    state_->busy.erase(id);
-    if (stored && state_->queued.insert(id).second) state_->queue.emplace(now, id);
+    state_->QueueLocked(id, now);  // taken once the hold is released
   }
-  state_->cv.notify_all();
-  if (!stored) return tl::unexpected(stored.error());
   spdlog::info("registry_action_retried id={} action={} registry={}", e.id, e.action, e.registry);
   return e;
 }
