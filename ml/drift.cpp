@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "ml/memory.hpp"
 #include "ml/stats.hpp"
 #include "orchestrator/core/suggest.hpp"
 
@@ -28,7 +29,7 @@ json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 // The column's values without the missing ones, sorted once for every test that needs them.
 std::vector<double> Present(const Column& c) {
   std::vector<double> out;
-  out.reserve(c.numbers.size() - c.missing);
+  ReserveLarge(out, c.numbers.size() - c.missing);
   for (double v : c.numbers) {
     if (!std::isnan(v)) out.push_back(v);
   }

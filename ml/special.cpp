@@ -374,28 +374,60 @@ double SmirnovSf(long long n, double d) {
   }
   // sf = d * sum_{v=0}^{n - floor(n d) - 1} C(n, v) (d + v/n)^(v-1) (1 - d - v/n)^(n-v).
   // Every term is positive, so the sum is accurate; terms are formed in log space in long
-  // double so that binomials far beyond the double range cost nothing.
+  // double so that binomials far beyond the double range cost nothing. The terms rise to one
+  // mode and fall again, and for large n all but a few thousand around the mode are below
+  // 1e-20 of the sum: the sum starts at the mode (found by ternary search on the log term)
+  // and walks outwards in both directions until the rest cannot matter.
   const long long last = n - nd_int - 1;
   const long double ln_nfact = lgammal(static_cast<long double>(n) + 1);
   const long double ld_n = static_cast<long double>(n);
-  long double sum = 0.0L;
-  for (long long v = 0; v <= last; ++v) {
+  // log of term v; -inf where 1 - d - v/n <= 0 (the term is 0).
+  const auto log_term = [&](long long v) {
     const long double ld_v = static_cast<long double>(v);
     // 1 - d - v/n = ((n - v) - n d) / n with n d = nd_hi + nd_lo.
     const long double rest = ((ld_n - ld_v) - nd_hi - nd_lo) / ld_n;
-    const long double level = (ld_v + nd_hi + nd_lo) / ld_n;  // d + v/n
     if (rest <= 0.0L) {
-      break;
+      return -std::numeric_limits<long double>::infinity();
     }
-    const long double log_term = ln_nfact - lgammal(ld_v + 1) - lgammal(ld_n - ld_v + 1) +
-                                 (ld_v - 1) * logl(level) + (ld_n - ld_v) * log1pl(-level);
-    const long double term = expl(log_term);
+    const long double level = (ld_v + nd_hi + nd_lo) / ld_n;  // d + v/n
+    return ln_nfact - lgammal(ld_v + 1) - lgammal(ld_n - ld_v + 1) + (ld_v - 1) * logl(level) +
+           (ld_n - ld_v) * log1pl(-level);
+  };
+  long long lo = 0;
+  long long hi = last;
+  while (hi - lo > 2) {
+    const long long m1 = lo + (hi - lo) / 3;
+    const long long m2 = hi - (hi - lo) / 3;
+    if (log_term(m1) < log_term(m2)) {
+      lo = m1 + 1;
+    } else {
+      hi = m2 - 1;
+    }
+  }
+  long long mode = lo;
+  for (long long v = lo + 1; v <= hi; ++v) {
+    if (log_term(v) > log_term(mode)) {
+      mode = v;
+    }
+  }
+  const long double peak = log_term(mode);
+  long double sum = 0.0L;
+  // Past the mode the terms fall, so `remaining * term` bounds what is left of a side.
+  for (long long v = mode; v <= last; ++v) {
+    const long double term = expl(log_term(v) - peak);
     sum += term;
-    // Stop once the remaining terms cannot matter (the terms decrease past the mode).
-    if (v > 0 && 4.0L * static_cast<long double>(last - v) * term < 1e-20L * sum) {
+    if (v > mode && 4.0L * static_cast<long double>(last - v) * term < 1e-20L * sum) {
       break;
     }
   }
+  for (long long v = mode - 1; v >= 0; --v) {
+    const long double term = expl(log_term(v) - peak);
+    sum += term;
+    if (4.0L * static_cast<long double>(v) * term < 1e-20L * sum) {
+      break;
+    }
+  }
+  sum *= expl(peak);
   return std::clamp(static_cast<double>(static_cast<long double>(d) * sum), 0.0, 1.0);
 }
 

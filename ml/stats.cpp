@@ -9,6 +9,7 @@
 #include <numeric>
 #include <string>
 
+#include "ml/memory.hpp"
 #include "ml/neumaier_sum.hpp"
 #include "ml/special.hpp"
 
@@ -16,7 +17,6 @@ namespace stagegate::ml {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 
 tl::unexpected<Error> Invalid(std::string message) {
   return Fail(ErrorCode::kInvalidArgument, std::move(message));
@@ -91,8 +91,8 @@ std::vector<double> SortedCopy(std::span<const double> values) {
   constexpr int kPasses = (64 + kDigitBits - 1) / kDigitBits;
   constexpr std::uint64_t kMask = (std::uint64_t{1} << kDigitBits) - 1;
   const std::size_t n = values.size();
-  std::vector<std::uint64_t> keys(n);
-  std::vector<std::uint64_t> scratch(n);
+  std::vector<std::uint64_t> keys = LargeVector<std::uint64_t>(n);
+  std::vector<std::uint64_t> scratch = LargeVector<std::uint64_t>(n);
   std::vector<std::array<std::size_t, kMask + 1>> counts(kPasses);
   for (auto& c : counts) {
     c.fill(0);
@@ -123,13 +123,39 @@ std::vector<double> SortedCopy(std::span<const double> values) {
     }
     keys.swap(scratch);
   }
-  std::vector<double> out(n);
+  std::vector<double> out = LargeVector<double>(n);
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint64_t key = keys[i];
     out[i] = std::bit_cast<double>((key & kSign) != 0 ? key & ~kSign : ~key);
   }
   return out;
 }
+
+// Values in ascending order: the input itself when it is sorted already (callers such as the
+// drift action sort each column once for all tests), otherwise a sorted copy.
+class SortedView final {
+ public:
+  explicit SortedView(std::span<const double> values) : view_(values) {
+    if (!std::is_sorted(values.begin(), values.end())) {
+      owned_ = SortedCopy(values);
+      view_ = owned_;
+    }
+  }
+  SortedView(const SortedView&) = delete;
+  SortedView& operator=(const SortedView&) = delete;
+
+  std::size_t size() const { return view_.size(); }
+  double operator[](std::size_t i) const { return view_[i]; }
+  double front() const { return view_.front(); }
+  double back() const { return view_.back(); }
+  auto begin() const { return view_.begin(); }
+  auto end() const { return view_.end(); }
+  operator std::span<const double>() const { return view_; }  // NOLINT(google-explicit-constructor)
+
+ private:
+  std::vector<double> owned_;
+  std::span<const double> view_;
+};
 
 // ---- Exact two-sample KS p-values (Hodges 1958) -----------------------------------------
 
@@ -204,8 +230,8 @@ Result<KsResult> KolmogorovSmirnov2(std::span<const double> a, std::span<const d
   if (auto ok = CheckSample(b, "b", true); !ok) {
     return tl::unexpected(ok.error());
   }
-  const std::vector<double> x = SortedCopy(a);
-  const std::vector<double> y = SortedCopy(b);
+  const SortedView x(a);
+  const SortedView y(b);
   const auto n1 = static_cast<std::int64_t>(x.size());
   const auto n2 = static_cast<std::int64_t>(y.size());
   const double dn1 = static_cast<double>(n1);
@@ -366,8 +392,8 @@ Result<double> Wasserstein1(std::span<const double> u, std::span<const double> v
   if (auto ok = CheckSample(v, "v", false); !ok) {
     return tl::unexpected(ok.error());
   }
-  const std::vector<double> x = SortedCopy(u);
-  const std::vector<double> y = SortedCopy(v);
+  const SortedView x(u);
+  const SortedView y(v);
   const double nu = static_cast<double>(x.size());
   const double nv = static_cast<double>(y.size());
   // Between consecutive distinct merged values the two CDFs are constant.
@@ -512,7 +538,7 @@ Result<NumericSummary> Summarize(std::span<const double> values, std::size_t mis
   if (auto ok = CheckSample(values, "values", false); !ok) {
     return tl::unexpected(ok.error());
   }
-  const std::vector<double> sorted = SortedCopy(values);
+  const SortedView sorted(values);
   const double n = static_cast<double>(sorted.size());
   s.min = sorted.front();
   s.max = sorted.back();

@@ -1,6 +1,7 @@
 #include "ml/table.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -12,10 +13,14 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 
+#include <fcntl.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
+#include "ml/memory.hpp"
 #include "orchestrator/core/suggest.hpp"
 
 namespace stagegate::ml {
@@ -529,12 +534,13 @@ class ColumnBuilder final {
 
   const std::string& name() const { return name_; }
   std::size_t rows_to_reread() const { return reread_rows_; }
+  bool categorical() const { return categorical_; }
 
   void Reserve(std::size_t rows) {
     if (categorical_) {
-      codes_.reserve(rows);
+      ReserveLarge(codes_, rows);
     } else {
-      numbers_.reserve(rows);
+      ReserveLarge(numbers_, rows);
     }
   }
 
@@ -594,12 +600,13 @@ class ColumnBuilder final {
     return {};
   }
 
-  Column Finish() {
+  /// The column; `shrink` gives unused reserved memory back (a copy when there is some).
+  Column Finish(bool shrink = true) {
     Column column;
     column.name = std::move(name_);
     if (!categorical_) {
       column.kind = ColumnKind::kNumeric;
-      numbers_.shrink_to_fit();
+      if (shrink) numbers_.shrink_to_fit();
       column.missing = static_cast<std::size_t>(
           std::count_if(numbers_.begin(), numbers_.end(), [](double v) { return std::isnan(v); }));
       column.numbers = std::move(numbers_);
@@ -625,7 +632,7 @@ class ColumnBuilder final {
         code = renumber[static_cast<std::size_t>(code)];
       }
     }
-    codes_.shrink_to_fit();
+    if (shrink) codes_.shrink_to_fit();
     column.codes = std::move(codes_);
     return column;
   }
@@ -726,6 +733,262 @@ tl::unexpected<Error> UnknownColumn(const std::string& path, const std::string& 
   return Invalid(std::move(message));
 }
 
+// ---- Plain CSV files, parsed in parallel pieces ----------------------------------------------
+//
+// Most data files have no quotes, so every '\n' ends a record and the file can be split at
+// line breaks and parsed by several threads. Each piece gets its own column builders; the
+// pieces are joined in file order. Anything that needs the one-thread reader's full rules
+// or its error messages (a quote, a blank line, a lone CR, a wrong field count, a value the
+// column's kind rejects, pieces that infer different kinds) stops the attempt, and ReadTable
+// reads the file from the start with that reader instead. So the result never depends on the
+// split; the attempt only costs time on files that turn out not to be plain.
+
+class FileDescriptor final {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Reads up to `size` bytes at `offset`; the count read, 0 at the end of the file or on error.
+std::size_t ReadAt(int fd, char* into, std::size_t size, std::uint64_t offset) {
+  for (;;) {
+    const ::ssize_t got = ::pread(fd, into, size, static_cast<::off_t>(offset));
+    if (got >= 0) return static_cast<std::size_t>(got);
+    if (errno != EINTR) return 0;
+  }
+}
+
+// The offset just after the first '\n' at or after `offset`, or `end` when there is none.
+std::uint64_t NextLineStart(int fd, std::uint64_t offset, std::uint64_t end) {
+  char buffer[4096];
+  while (offset < end) {
+    const std::size_t got = ReadAt(
+        fd, buffer, static_cast<std::size_t>(std::min<std::uint64_t>(sizeof buffer, end - offset)),
+        offset);
+    if (got == 0) return end;
+    if (const void* found = std::memchr(buffer, '\n', got); found != nullptr) {
+      return offset + static_cast<std::uint64_t>(static_cast<const char*>(found) - buffer) + 1;
+    }
+    offset += got;
+  }
+  return end;
+}
+
+struct PlainLayout {
+  char delimiter = ',';
+  std::size_t fields = 0;           // columns in the header
+  std::vector<std::int32_t> slots;  // per field: the index of its builder, or -1
+};
+
+struct Piece {
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+  std::vector<ColumnBuilder> builders;
+  std::size_t rows = 0;
+  bool plain = false;  // parsed completely without anything the one-thread reader must handle
+};
+
+// One record of a plain file, its line break removed. False when it is not plain.
+bool AddPlainRecord(const char* begin, const char* end, const PlainLayout& layout,
+                    const MissingSet& missing, std::vector<ColumnBuilder>& builders) {
+  if (end > begin && end[-1] == '\r') --end;
+  if (begin == end) return false;                     // a blank line
+  const auto nowhere = [] { return std::string(); };  // errors are reported by the other reader
+  std::size_t field = 0;
+  for (const char* p = begin;; ++field) {
+    const char* q = p;
+    while (q < end && *q != layout.delimiter && *q != '"' && *q != '\r') ++q;
+    if (q < end && *q != layout.delimiter) return false;  // a quote or a lone carriage return
+    if (field >= layout.fields) return false;
+    if (const std::int32_t slot = layout.slots[field]; slot >= 0) {
+      const Cell cell{.type = CellType::kText,
+                      .text = std::string_view(p, static_cast<std::size_t>(q - p))};
+      if (!builders[static_cast<std::size_t>(slot)].Add(cell, missing, nowhere)) return false;
+    }
+    if (q == end) break;
+    p = q + 1;
+  }
+  return field + 1 == layout.fields;
+}
+
+// Parses the lines in [piece.begin, piece.end) into piece.builders; sets piece.plain when
+// all of them were plain. Stops early once `stop` is set by another piece.
+void ParsePlainPiece(int fd, const PlainLayout& layout, const MissingSet& missing, Piece& piece,
+                     std::atomic<bool>& stop) {
+  std::vector<char> buffer(4 * kBlockBytes);
+  std::size_t kept = 0;  // bytes of an unfinished line at the front of the buffer
+  std::uint64_t offset = piece.begin;
+  std::uint64_t parsed = 0;  // bytes of the lines parsed so far
+  const auto give_up = [&stop] { stop.store(true, std::memory_order_relaxed); };
+  for (;;) {
+    if (stop.load(std::memory_order_relaxed)) return;
+    if (kept == buffer.size()) buffer.resize(buffer.size() * 2);  // a line longer than the buffer
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size() - kept, piece.end - offset));
+    const std::size_t got = want == 0 ? 0 : ReadAt(fd, buffer.data() + kept, want, offset);
+    if (want > 0 && got == 0) return give_up();  // the file shrank or cannot be read
+    offset += got;
+    const bool last = offset == piece.end;
+    const std::size_t valid = kept + got;
+    const char* data = buffer.data();
+    std::size_t line = 0;
+    while (line < valid) {
+      const void* found = std::memchr(data + line, '\n', valid - line);
+      if (found == nullptr && !last) break;
+      const std::size_t line_end =
+          found == nullptr ? valid
+                           : static_cast<std::size_t>(static_cast<const char*>(found) - data);
+      if (!AddPlainRecord(data + line, data + line_end, layout, missing, piece.builders)) {
+        return give_up();
+      }
+      parsed += line_end + 1 - line;
+      line = line_end + 1;
+      if (++piece.rows == kRowsBeforeEstimate) {
+        // Reserve for the whole piece from the bytes per row so far (+5%).
+        const double estimate = static_cast<double>(piece.rows) *
+                                static_cast<double>(piece.end - piece.begin) /
+                                static_cast<double>(parsed) * 1.05;
+        for (auto& builder : piece.builders) builder.Reserve(static_cast<std::size_t>(estimate));
+      }
+    }
+    if (last) {
+      piece.plain = true;
+      return;
+    }
+    kept = valid - line;
+    std::memmove(buffer.data(), data + line, kept);
+  }
+}
+
+// Joins the pieces' columns in file order; nullopt when the pieces inferred different kinds
+// for a column or a column turned categorical part way through a piece.
+std::optional<Table> JoinPieces(std::vector<Piece>& pieces) {
+  std::erase_if(pieces, [](const Piece& piece) { return piece.rows == 0; });
+  if (pieces.empty()) return std::nullopt;
+  const std::size_t columns = pieces.front().builders.size();
+  for (std::size_t j = 0; j < columns; ++j) {
+    for (const auto& piece : pieces) {
+      const auto& builder = piece.builders[j];
+      if (builder.rows_to_reread() > 0 ||
+          builder.categorical() != pieces.front().builders[j].categorical()) {
+        return std::nullopt;
+      }
+    }
+  }
+  Table table;
+  for (const auto& piece : pieces) table.rows += piece.rows;
+  table.columns.reserve(columns);
+  for (std::size_t j = 0; j < columns; ++j) {
+    if (pieces.size() == 1) {
+      table.columns.push_back(pieces.front().builders[j].Finish());
+      continue;
+    }
+    std::vector<Column> parts;
+    parts.reserve(pieces.size());
+    for (auto& piece : pieces) parts.push_back(piece.builders[j].Finish(/*shrink=*/false));
+    Column column;
+    column.name = parts.front().name;
+    column.kind = parts.front().kind;
+    if (column.kind == ColumnKind::kNumeric) {
+      ReserveLarge(column.numbers, table.rows);
+      for (auto& part : parts) {
+        column.numbers.insert(column.numbers.end(), part.numbers.begin(), part.numbers.end());
+        column.missing += part.missing;
+        std::vector<double>().swap(part.numbers);
+      }
+    } else {
+      // Each part's categories are sorted; the joined ones are their sorted union.
+      for (const auto& part : parts) {
+        column.categories.insert(column.categories.end(), part.categories.begin(),
+                                 part.categories.end());
+      }
+      std::sort(column.categories.begin(), column.categories.end());
+      column.categories.erase(std::unique(column.categories.begin(), column.categories.end()),
+                              column.categories.end());
+      ReserveLarge(column.codes, table.rows);
+      std::vector<std::int32_t> renumber;
+      for (auto& part : parts) {
+        renumber.clear();
+        for (const auto& category : part.categories) {
+          renumber.push_back(static_cast<std::int32_t>(
+              std::lower_bound(column.categories.begin(), column.categories.end(), category) -
+              column.categories.begin()));
+        }
+        for (const std::int32_t code : part.codes) {
+          column.codes.push_back(code < 0 ? code : renumber[static_cast<std::size_t>(code)]);
+        }
+        column.missing += part.missing;
+        std::vector<std::int32_t>().swap(part.codes);
+      }
+    }
+    table.columns.push_back(std::move(column));
+  }
+  return table;
+}
+
+using BuilderSpec = std::pair<std::string, std::optional<ColumnKind>>;
+
+std::vector<ColumnBuilder> MakeBuilders(const std::vector<BuilderSpec>& specs) {
+  std::vector<ColumnBuilder> builders;
+  builders.reserve(specs.size());
+  for (const auto& [name, kind] : specs) builders.emplace_back(name, kind);
+  return builders;
+}
+
+// The table from the data lines in [begin, end) when the file is plain (see above), parsed by
+// up to `options.threads` threads; nullopt otherwise.
+std::optional<Table> ReadPlainCsv(const std::string& path, std::uint64_t begin, std::uint64_t end,
+                                  const PlainLayout& layout, const std::vector<BuilderSpec>& specs,
+                                  const MissingSet& missing, const ReadOptions& options) {
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return std::nullopt;
+  // The LF of a header that ended with CRLF.
+  if (char crlf[2] = {}; begin > 0 && begin < end && ReadAt(fd.get(), crlf, 2, begin - 1) == 2 &&
+                         crlf[0] == '\r' && crlf[1] == '\n') {
+    ++begin;
+  }
+  if (begin >= end) return std::nullopt;
+  const std::uint64_t cores =
+      options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency());
+  const std::uint64_t by_size = (end - begin) / std::max<std::size_t>(1, options.min_chunk_bytes);
+  const std::size_t count = static_cast<std::size_t>(std::clamp<std::uint64_t>(by_size, 1, cores));
+
+  std::vector<Piece> pieces(count);
+  std::uint64_t at = begin;
+  for (std::size_t k = 0; k < count; ++k) {
+    pieces[k].begin = at;
+    at = k + 1 == count ? end
+                        : NextLineStart(fd.get(), begin + (end - begin) * (k + 1) / count, end);
+    at = std::max(at, pieces[k].begin);
+    pieces[k].end = at;
+    pieces[k].builders = MakeBuilders(specs);
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  threads.reserve(count);
+  try {
+    for (std::size_t k = 1; k < count; ++k) {
+      threads.emplace_back([&, k] { ParsePlainPiece(fd.get(), layout, missing, pieces[k], stop); });
+    }
+  } catch (const std::system_error&) {
+    stop.store(true);  // no thread to spare: the one-thread reader does the work
+  }
+  if (!stop.load()) ParsePlainPiece(fd.get(), layout, missing, pieces[0], stop);
+  for (auto& thread : threads) thread.join();
+  for (const auto& piece : pieces) {
+    if (!piece.plain) return std::nullopt;
+  }
+  return JoinPieces(pieces);
+}
+
 }  // namespace
 
 const Column* Table::Find(std::string_view name) const {
@@ -773,20 +1036,31 @@ Result<Table> ReadTable(const std::string& path, const ReadOptions& options) {
     }
   }
 
-  std::vector<ColumnBuilder> builders;
-  builders.reserve(wanted.size());
+  std::vector<BuilderSpec> specs;
+  specs.reserve(wanted.size());
   for (const std::size_t i : wanted) {
     const auto& name = (*header)[i];
     const auto forced = options.kinds.find(name);
-    builders.emplace_back(name, forced == options.kinds.end()
-                                    ? std::nullopt
-                                    : std::optional<ColumnKind>(forced->second));
+    specs.emplace_back(name, forced == options.kinds.end()
+                                 ? std::nullopt
+                                 : std::optional<ColumnKind>(forced->second));
   }
 
   const MissingSet missing(options.missing_values);
   std::error_code size_error;
   const std::uint64_t file_bytes = std::filesystem::file_size(path, size_error);
   const std::uint64_t header_end = (*reader)->Offset();
+
+  if (source->format == TableFormat::kCsv && options.plain_fast_path && !size_error) {
+    PlainLayout layout{.delimiter = source->delimiter, .fields = header->size(), .slots = {}};
+    layout.slots.assign(header->size(), -1);
+    for (std::size_t j = 0; j < wanted.size(); ++j) {
+      layout.slots[wanted[j]] = static_cast<std::int32_t>(j);
+    }
+    auto plain = ReadPlainCsv(path, header_end, file_bytes, layout, specs, missing, options);
+    if (plain) return std::move(*plain);
+  }
+  std::vector<ColumnBuilder> builders = MakeBuilders(specs);
   const auto where = [&reader] { return reader->get()->Where(); };
 
   std::vector<Cell> cells;

@@ -51,6 +51,16 @@ struct ReadOptions {
   std::map<std::string, ColumnKind> kinds;
   /// Texts that mean "missing" (compared exactly, case-sensitive).
   std::vector<std::string> missing_values = {"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"};
+  /// A CSV file without quotes, blank lines or lone carriage returns is split at line
+  /// boundaries and parsed by this many threads at once (0 = one per core). Any other file,
+  /// and any file whose pieces disagree (a column numeric in one piece and text in another,
+  /// or a malformed row), is read by one thread from the start, so results and error
+  /// messages never depend on the split.
+  unsigned threads = 0;
+  /// The smallest piece a thread is given; tests lower it to split small files.
+  std::size_t min_chunk_bytes = std::size_t{4} << 20U;
+  /// False reads every CSV file with the one-thread reader (tests compare both).
+  bool plain_fast_path = true;
 };
 
 /// Reads a CSV/TSV or JSON Lines file into memory, column by column, streaming it in blocks
@@ -73,6 +83,9 @@ struct ReadOptions {
 /// JSON Lines: the columns are the keys of the first object, in order. A later object
 /// without one of them has a missing value there; a key the first object does not have is
 /// an error. Values must be numbers, strings, booleans or null.
+///
+/// Plain CSV files (see ReadOptions::threads) are parsed in parallel pieces and the pieces
+/// joined; the result is the same table the one-thread reader builds.
 ///
 /// Every failure is kInvalidArgument and names the file, the row and line, and the column.
 Result<Table> ReadTable(const std::string& path, const ReadOptions& options = {});

@@ -331,5 +331,130 @@ TEST_F(TableTest, UnknownExtension) {
             ".tsv, .jsonl or .ndjson, or give the format");
 }
 
+// ---- Plain CSV files read in parallel pieces ------------------------------------------------
+
+// "" when both reads give the same table or the same error, else what differs.
+std::string Difference(const Result<Table>& a, const Result<Table>& b) {
+  if (a.has_value() != b.has_value()) {
+    return "one read failed: " + (a ? b.error().message : a.error().message);
+  }
+  if (!a)
+    return a.error().message == b.error().message ? ""
+                                                  : a.error().message + " | " + b.error().message;
+  if (a->rows != b->rows)
+    return "rows " + std::to_string(a->rows) + " vs " + std::to_string(b->rows);
+  if (a->columns.size() != b->columns.size()) return "column count";
+  for (std::size_t j = 0; j < a->columns.size(); ++j) {
+    const Column& x = a->columns[j];
+    const Column& y = b->columns[j];
+    if (x.name != y.name || x.kind != y.kind || x.missing != y.missing) return "column " + x.name;
+    if (x.categories != y.categories || x.codes != y.codes) return "categories of " + x.name;
+    if (x.numbers.size() != y.numbers.size()) return "numbers of " + x.name;
+    for (std::size_t i = 0; i < x.numbers.size(); ++i) {
+      const bool same =
+          std::isnan(x.numbers[i]) ? std::isnan(y.numbers[i]) : x.numbers[i] == y.numbers[i];
+      if (!same) return "row " + std::to_string(i) + " of " + x.name;
+    }
+  }
+  return "";
+}
+
+ReadOptions Split(unsigned threads, std::size_t min_chunk_bytes) {
+  ReadOptions options;
+  options.threads = threads;
+  options.min_chunk_bytes = min_chunk_bytes;
+  return options;
+}
+
+ReadOptions OneThread() {
+  ReadOptions options;
+  options.plain_fast_path = false;
+  return options;
+}
+
+TEST_F(TableTest, PiecesJoinCategoriesInSortedOrder) {
+  // Each half has categories the other lacks; codes refer to the joined, sorted list.
+  std::string csv = "k,x\n";
+  for (int i = 0; i < 200; ++i) csv += (i < 100 ? "zeta," : "alpha,") + std::to_string(i) + "\n";
+  csv += "mid,NA\n";
+  const auto path = Write("cats.csv", csv);
+  const auto split = ReadTable(path, Split(4, 64));
+  ASSERT_TRUE(split.has_value()) << split.error().message;
+  EXPECT_EQ(split->columns[0].categories, (std::vector<std::string>{"alpha", "mid", "zeta"}));
+  EXPECT_EQ(split->columns[0].codes.front(), 2);
+  EXPECT_EQ(split->columns[0].codes[150], 0);
+  EXPECT_EQ(split->columns[1].missing, 1U);
+  EXPECT_EQ(Difference(split, ReadTable(path, OneThread())), "");
+}
+
+TEST_F(TableTest, PiecesThatInferDifferentKindsFallBackToOneReader) {
+  // Numbers only in the first pieces, text in the last: the column is categorical with the
+  // numbers' exact text, as the one-thread reader makes it.
+  std::string csv = "a,b\n";
+  for (int i = 0; i < 300; ++i) csv += std::to_string(i) + ",0" + std::to_string(i % 7) + ".50\n";
+  csv += "1,late text\n";
+  const auto path = Write("late.csv", csv);
+  const auto split = ReadTable(path, Split(3, 100));
+  ASSERT_TRUE(split.has_value()) << split.error().message;
+  EXPECT_EQ(split->columns[1].kind, ColumnKind::kCategorical);
+  EXPECT_EQ(CategoryValues(split->columns[1])[3], "03.50");
+  EXPECT_EQ(Difference(split, ReadTable(path, OneThread())), "");
+}
+
+TEST_F(TableTest, ErrorsInALaterPieceAreTheOneThreadReadersErrors) {
+  std::string csv = "a,b\n";
+  for (int i = 0; i < 500; ++i) csv += std::to_string(i) + "," + std::to_string(i * 2) + "\n";
+  csv += "7\n";
+  for (int i = 0; i < 10; ++i) csv += "1,2\n";
+  const auto path = Write("bad.csv", csv);
+  const auto split = ReadTable(path, Split(4, 128));
+  ASSERT_FALSE(split.has_value());
+  EXPECT_TRUE(split.error().message.find("row 501 (line 502) has 1 field") != std::string::npos)
+      << split.error().message;
+  EXPECT_EQ(Difference(split, ReadTable(path, OneThread())), "");
+}
+
+// Generated files, plain and not, read whole by one thread and in 1 to 4 pieces: the tables
+// (or the errors) must be identical.
+TEST_F(TableTest, SplitReadsMatchTheOneThreadReader) {
+  std::mt19937 rng(20241206);
+  const auto pick = [&rng](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  for (int file = 0; file < 120; ++file) {
+    const int columns = 1 + pick(5);
+    const int rows = 1 + pick(400);
+    const bool crlf = pick(4) == 0;
+    std::vector<int> kind(static_cast<std::size_t>(columns));  // 0 number, 1 text, 2 mixed late
+    for (auto& k : kind) k = pick(6) == 0 ? 2 : pick(2);
+    std::string csv;
+    for (int c = 0; c < columns; ++c)
+      csv += (c > 0 ? "," : "") + std::string("c") + std::to_string(c);
+    csv += crlf ? "\r\n" : "\n";
+    for (int r = 0; r < rows; ++r) {
+      for (int c = 0; c < columns; ++c) {
+        if (c > 0) csv += ',';
+        const int k = kind[static_cast<std::size_t>(c)];
+        if (pick(15) == 0) {
+          csv += pick(2) == 0 ? "" : "NA";
+        } else if (k == 0 || (k == 2 && r < rows * 3 / 4)) {
+          csv += std::to_string(pick(1000) - 500) + (pick(2) == 0 ? "" : ".25");
+        } else {
+          csv += "v" + std::to_string(pick(3 + r / 10));  // later rows bring new categories
+        }
+      }
+      if (file % 10 == 3 && r == rows / 2) csv += pick(2) == 0 ? ",extra" : "";
+      csv += crlf ? "\r\n" : "\n";
+      if (file % 10 == 5 && r == rows / 3) csv += pick(2) == 0 ? "\n" : "\"q\"\n";
+    }
+    if (file % 10 == 7) csv.pop_back();  // no line break at the end
+    const auto path = Write("gen" + std::to_string(file) + ".csv", csv);
+    const auto expected = ReadTable(path, OneThread());
+    for (const unsigned threads : {1U, 2U, 4U}) {
+      const auto split = ReadTable(path, Split(threads, 1 + static_cast<std::size_t>(pick(300))));
+      EXPECT_EQ(Difference(expected, split), "")
+          << "file " << file << ", " << threads << " threads";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace stagegate::ml
