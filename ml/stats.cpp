@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -72,43 +73,62 @@ Result<std::vector<double>> Normalized(std::span<const double> counts, const cha
   return out;
 }
 
-// Sorts a copy of NaN-free data. Large inputs use an LSD radix sort on the IEEE-754 bits
+// Sorts NaN-free data in place. Large inputs use an LSD radix sort on the IEEE-754 bits
 // (mapped so that unsigned order is numeric order: flip all bits of negatives, the sign bit of
-// the rest), which takes about a tenth of std::sort's time on 10 million doubles. -0.0 sorts
-// just before +0.0; they compare equal, so callers see a valid ascending order either way.
-std::vector<double> SortedCopy(std::span<const double> values) {
+// the rest), which takes about a tenth of std::sort's time on 10 million doubles. The passes
+// alternate between `values` itself (holding keys, copied bytewise) and one scratch buffer.
+// -0.0 sorts just before +0.0; they compare equal, so callers see a valid ascending order
+// either way.
+void SortInPlace(std::span<double> values) {
   constexpr std::size_t kRadixThreshold = 1 << 14;
   if (std::is_sorted(values.begin(), values.end())) {
-    return std::vector<double>(values.begin(), values.end());  // callers often sorted already
+    return;  // callers often sorted already
   }
   if (values.size() < kRadixThreshold) {
-    std::vector<double> out(values.begin(), values.end());
-    std::sort(out.begin(), out.end());
-    return out;
+    std::sort(values.begin(), values.end());
+    return;
   }
   constexpr std::uint64_t kSign = std::uint64_t{1} << 63;
   constexpr int kDigitBits = 11;  // 6 passes over 2048 buckets
   constexpr int kPasses = (64 + kDigitBits - 1) / kDigitBits;
   constexpr std::uint64_t kMask = (std::uint64_t{1} << kDigitBits) - 1;
   const std::size_t n = values.size();
-  std::vector<std::uint64_t> keys = LargeVector<std::uint64_t>(n);
-  std::vector<std::uint64_t> scratch = LargeVector<std::uint64_t>(n);
+  const auto to_key = [](double v) {
+    const auto bits = std::bit_cast<std::uint64_t>(v);
+    return (bits & kSign) != 0 ? ~bits : bits | kSign;
+  };
+  const auto from_key = [](std::uint64_t key) {
+    return std::bit_cast<double>((key & kSign) != 0 ? key & ~kSign : ~key);
+  };
+  // Keys stored in the doubles' memory are copied bytewise, never read as doubles.
+  double* const own = values.data();
+  const auto load = [own](std::size_t i) {
+    std::uint64_t key = 0;
+    std::memcpy(&key, own + i, sizeof key);
+    return key;
+  };
+  const auto store = [own](std::size_t i, std::uint64_t key) {
+    std::memcpy(own + i, &key, sizeof key);
+  };
+
   std::vector<std::array<std::size_t, kMask + 1>> counts(kPasses);
   for (auto& c : counts) {
     c.fill(0);
   }
   for (std::size_t i = 0; i < n; ++i) {
-    const auto bits = std::bit_cast<std::uint64_t>(values[i]);
-    const std::uint64_t key = (bits & kSign) != 0 ? ~bits : bits | kSign;
-    keys[i] = key;
+    const std::uint64_t key = to_key(values[i]);
+    store(i, key);
     for (int b = 0; b < kPasses; ++b) {
       ++counts[b][(key >> (kDigitBits * b)) & kMask];
     }
   }
+  std::vector<std::uint64_t> scratch = LargeVector<std::uint64_t>(n);
+  bool in_scratch = false;  // where the keys are now
   for (int b = 0; b < kPasses; ++b) {
     auto& c = counts[b];
     const int shift = kDigitBits * b;
-    if (c[(keys[0] >> shift) & kMask] == n) {
+    const std::uint64_t first = in_scratch ? scratch[0] : load(0);
+    if (c[(first >> shift) & kMask] == n) {
       continue;  // every key has the same digit here: the pass would not move anything
     }
     std::size_t offset = 0;
@@ -117,17 +137,29 @@ std::vector<double> SortedCopy(std::span<const double> values) {
       slot = offset;
       offset += count;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint64_t key = keys[i];
-      scratch[c[(key >> shift) & kMask]++] = key;
+    if (in_scratch) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t key = scratch[i];
+        store(c[(key >> shift) & kMask]++, key);
+      }
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t key = load(i);
+        scratch[c[(key >> shift) & kMask]++] = key;
+      }
     }
-    keys.swap(scratch);
+    in_scratch = !in_scratch;
   }
-  std::vector<double> out = LargeVector<double>(n);
   for (std::size_t i = 0; i < n; ++i) {
-    const std::uint64_t key = keys[i];
-    out[i] = std::bit_cast<double>((key & kSign) != 0 ? key & ~kSign : ~key);
+    values[i] = from_key(in_scratch ? scratch[i] : load(i));
   }
+}
+
+std::vector<double> SortedCopy(std::span<const double> values) {
+  std::vector<double> out;
+  ReserveLarge(out, values.size());
+  out.assign(values.begin(), values.end());
+  SortInPlace(out);
   return out;
 }
 
@@ -222,6 +254,8 @@ double ProbOutsideBand(std::int64_t m, std::int64_t n, std::int64_t g, std::int6
 }  // namespace
 
 std::vector<double> SortValues(std::span<const double> values) { return SortedCopy(values); }
+
+void SortValuesInPlace(std::span<double> values) { SortInPlace(values); }
 
 Result<KsResult> KolmogorovSmirnov2(std::span<const double> a, std::span<const double> b) {
   if (auto ok = CheckSample(a, "a", true); !ok) {

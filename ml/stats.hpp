@@ -21,6 +21,10 @@ namespace stagegate::ml {
 /// every function here sorts its input that way.
 std::vector<double> SortValues(std::span<const double> values);
 
+/// SortValues without the copy: sorts NaN-free `values` where they are, with one scratch
+/// buffer of the same size.
+void SortValuesInPlace(std::span<double> values);
+
 struct KsResult {
   double statistic = 0.0;  // sup |F_a - F_b|
   double p_value = 1.0;
