@@ -1,6 +1,7 @@
 #include "orchestrator/scheduler/scheduler.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <atomic>
 #include <chrono>
 #include <set>
@@ -438,6 +439,14 @@ class Stepper {
   // evaluated once per run (they may read event, inputs, secrets and run, not tasks). A value
   // that does not evaluate reads as ""; the task that uses it fails with the reason when its
   // own env is rendered.
+  // The absolute directory of a run's pipeline file: tasks find the scripts kept next to it.
+  static std::string PipelineDir(const std::string& file) {
+    if (file.empty()) return {};
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(std::filesystem::path(file), ec);
+    return ec ? std::string() : absolute.lexically_normal().parent_path().string();
+  }
+
   void BuildRunContext(LiveRun& run) const {
     auto parsed = [](const std::string& text) {
       Json j = Json::parse(text, nullptr, false);
@@ -452,7 +461,8 @@ class Stepper {
                         {{"id", std::to_string(run.rec.id)},
                          {"pipeline", run.rec.pipeline},
                          {"revision", run.rec.revision},
-                         {"trigger", run.rec.trigger.kind}}}};
+                         {"trigger", run.rec.trigger.kind},
+                         {"pipeline_dir", PipelineDir(run.rec.file)}}}};
     Json env = Json::object();
     const pipelines::ExpressionContext ctx{.data = run.context};
     for (const auto& [key, t] : run.plan->env) {
@@ -528,6 +538,7 @@ class Stepper {
       }
     }
     for (const auto& [k, v] : inst.matrix) job.env["MATRIX_" + k] = v;
+    job.env["STAGEGATE_PIPELINE_DIR"] = run.context["run"].value("pipeline_dir", "");
     for (const auto& [name, value] : options_.secrets) job.redact.push_back(value);
     if (!inst.task->uses.empty()) {
       job.command.clear();

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO_ROOT, stagegate_bin
 
 EXAMPLES = REPO_ROOT / "examples"
-PIPELINES = sorted((EXAMPLES / "pipelines").glob("*.yaml"))
+PIPELINES = sorted(EXAMPLES.glob("pipelines/*.yaml")) + sorted(EXAMPLES.glob("ml-loop/pipelines/*.yaml"))
 EVENTS = sorted((EXAMPLES / "events").glob("*.json"))
 
 PROMOTION_GATE = "databricks-promotion-gate.yaml"

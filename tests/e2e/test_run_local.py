@@ -160,3 +160,30 @@ def test_a_killed_run_is_abandoned_not_resumed_by_the_next_command(tmp_path):
             os.killpg(pid, 9)
         except ProcessLookupError:
             pass
+
+
+def test_tasks_find_files_next_to_their_pipeline(tmp_path):
+    # A pipeline kept in a folder with its scripts calls them through the pipeline's directory,
+    # whatever directory stagegate runs in: $STAGEGATE_PIPELINE_DIR for run: tasks,
+    # ${{ run.pipeline_dir }} in expressions (with: of uses: tasks, env:).
+    project = tmp_path / "project"
+    (project / "pipelines").mkdir(parents=True)
+    (project / "check.sh").write_text('echo "checked from $PWD"\necho "ok=yes" >> "$STAGEGATE_OUTPUT"\n')
+    (project / "pipelines" / "p.yaml").write_text(textwrap.dedent("""\
+        name: beside
+        on: {manual: {}}
+        tasks:
+          check:
+            run: sh "$STAGEGATE_PIPELINE_DIR/../check.sh"
+          same:
+            needs: [check]
+            env:
+              DIR: ${{ run.pipeline_dir }}
+            run: test "$DIR" = "$STAGEGATE_PIPELINE_DIR" && test -f "$DIR/p.yaml"
+        """))
+    out = subprocess.run([stagegate_bin(), "run", "project/pipelines/../pipelines/p.yaml",
+                          "--work-dir", "runs"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    log = next((tmp_path / "runs").rglob("check/1/log.txt")).read_text()
+    assert "checked from" in log, log
