@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <random>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "ml/neumaier_sum.hpp"
@@ -54,7 +57,6 @@ std::string Number(double value) {
   const auto [ptr, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
   return std::string(buffer, ec == std::errc() ? ptr : buffer);
 }
-
 
 // ---- input checks ----------------------------------------------------------------------
 
@@ -272,10 +274,104 @@ struct Prepared {
   std::span<const double> y;
   std::span<const double> pred;
   double threshold = 0.5;
-  std::vector<std::uint32_t> order;  // ROC AUC only
+  // ROC AUC: sample indices by descending score, whether each is positive, and where each
+  // group of tied scores ends in that order.
+  std::vector<std::uint32_t> order;
+  std::vector<std::uint8_t> positive;
+  std::vector<std::uint32_t> group_ends;
+  // Log loss, RMSE, MAE: each sample's term, computed once exactly as the full-data metric
+  // computes it, so a resample only weighs and sums them.
+  std::vector<double> terms;
+  // Accuracy, precision, recall, F1: each sample's confusion cell, bit 0 set for a positive
+  // label and bit 1 for a positive prediction, so a resample counts without branching.
+  std::vector<std::uint8_t> cells;
 };
 
+// The confusion matrix of a resample from the prepared cells.
+Confusion CountCells(const Prepared& d, const std::uint32_t* w) {
+  std::uint64_t by_cell[4] = {0, 0, 0, 0};
+  for (std::size_t i = 0; i < d.cells.size(); ++i) {
+    const std::uint64_t weight = w[i];
+    const unsigned cell = d.cells[i];
+    by_cell[0] += weight * static_cast<std::uint64_t>(cell == 0U);
+    by_cell[1] += weight * static_cast<std::uint64_t>(cell == 1U);
+    by_cell[2] += weight * static_cast<std::uint64_t>(cell == 2U);
+    by_cell[3] += weight * static_cast<std::uint64_t>(cell == 3U);
+  }
+  return Confusion{.tp = by_cell[3], .fp = by_cell[2], .fn = by_cell[1], .tn = by_cell[0]};
+}
+
+// ROC AUC of a resample from the prepared order: as RocAucOf, without touching the scores.
+std::optional<double> WeightedRocAuc(const Prepared& d, const std::uint32_t* w) {
+  std::uint64_t positives_before = 0;
+  std::uint64_t negatives = 0;
+  std::uint64_t twice_area = 0;
+  std::size_t i = 0;
+  for (const std::uint32_t end : d.group_ends) {
+    std::uint64_t group_positives = 0;
+    std::uint64_t group_negatives = 0;
+    for (; i < end; ++i) {
+      const std::uint64_t weight = w[d.order[i]];
+      (d.positive[i] != 0 ? group_positives : group_negatives) += weight;
+    }
+    twice_area += group_negatives * (2 * positives_before + group_positives);
+    positives_before += group_positives;
+    negatives += group_negatives;
+  }
+  if (positives_before == 0 || negatives == 0) return std::nullopt;
+  return static_cast<double>(twice_area) /
+         (2.0 * static_cast<double>(positives_before) * static_cast<double>(negatives));
+}
+
+// The weighted mean of the prepared terms (the sum in sample order, as MeanOf and LogLossOf).
+double WeightedMeanOfTerms(const Prepared& d, const std::uint32_t* w) {
+  NeumaierSum sum;
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < d.terms.size(); ++i) {
+    if (w[i] == 0) continue;
+    sum.Add(d.terms[i] * static_cast<double>(w[i]));
+    total += w[i];
+  }
+  return sum.Total() / static_cast<double>(total);
+}
+
+// A resample's metric (w: how often each sample was drawn).
+std::optional<double> EvaluateResample(Metric metric, const Prepared& d, const std::uint32_t* w) {
+  switch (metric) {
+    case Metric::kAccuracy:
+      return AccuracyOf(CountCells(d, w));
+    case Metric::kPrecision:
+      return PrecisionOf(CountCells(d, w));
+    case Metric::kRecall:
+      return RecallOf(CountCells(d, w));
+    case Metric::kF1:
+      return F1Of(CountCells(d, w));
+    case Metric::kRocAuc:
+      return WeightedRocAuc(d, w);
+    case Metric::kLogLoss: {
+      std::uint64_t total = 0;
+      std::uint64_t positives = 0;
+      for (std::size_t i = 0; i < d.y.size(); ++i) {
+        total += w[i];
+        if (d.y[i] == 1.0) positives += w[i];
+      }
+      if (positives == 0 || positives == total) return std::nullopt;
+      return WeightedMeanOfTerms(d, w);
+    }
+    case Metric::kRmse:
+      return std::sqrt(WeightedMeanOfTerms(d, w));
+    case Metric::kMae:
+      return WeightedMeanOfTerms(d, w);
+    case Metric::kR2:
+      break;
+  }
+  return std::nullopt;  // R^2 evaluates from the data directly
+}
+
 std::optional<double> Evaluate(Metric metric, const Prepared& d, const std::uint32_t* w) {
+  if (w != nullptr && (!d.group_ends.empty() || !d.terms.empty() || !d.cells.empty())) {
+    return EvaluateResample(metric, d, w);
+  }
   switch (metric) {
     case Metric::kAccuracy:
       return AccuracyOf(Count(d.y, d.pred, d.threshold, w));
@@ -345,6 +441,56 @@ Prepared Prepare(Metric metric, std::span<const double> y_true, std::span<const 
   return d;
 }
 
+// Prepare, plus what only repeated evaluation needs (the bootstrap).
+Prepared PrepareForResamples(Metric metric, std::span<const double> y_true,
+                             std::span<const double> y_pred, const ClassificationOptions& options) {
+  Prepared d = Prepare(metric, y_true, y_pred, options);
+  const std::size_t n = y_true.size();
+  switch (metric) {
+    case Metric::kRocAuc:
+      d.positive.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        d.positive[i] = y_true[d.order[i]] == 1.0 ? 1 : 0;
+        if (i + 1 == n || y_pred[d.order[i + 1]] != y_pred[d.order[i]]) {
+          d.group_ends.push_back(static_cast<std::uint32_t>(i + 1));
+        }
+      }
+      break;
+    case Metric::kLogLoss:
+      d.terms.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        const double clipped = std::clamp(y_pred[i], kLogLossEps, 1.0 - kLogLossEps);
+        const double negative = 1.0 - clipped;
+        const double sum = negative + clipped;
+        d.terms[i] = -std::log((y_true[i] == 1.0 ? clipped : negative) / sum);
+      }
+      break;
+    case Metric::kRmse:
+      d.terms.resize(n);
+      for (std::size_t i = 0; i < n; ++i)
+        d.terms[i] = (y_true[i] - y_pred[i]) * (y_true[i] - y_pred[i]);
+      break;
+    case Metric::kMae:
+      d.terms.resize(n);
+      for (std::size_t i = 0; i < n; ++i) d.terms[i] = std::fabs(y_true[i] - y_pred[i]);
+      break;
+    case Metric::kAccuracy:
+    case Metric::kPrecision:
+    case Metric::kRecall:
+    case Metric::kF1:
+      d.cells.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        // As Count: a positive label is 1.0, a positive prediction is above the threshold.
+        d.cells[i] = static_cast<std::uint8_t>((y_true[i] == 1.0 ? 1U : 0U) |
+                                               (y_pred[i] > options.threshold ? 2U : 0U));
+      }
+      break;
+    case Metric::kR2:
+      break;
+  }
+  return d;
+}
+
 Result<double> Compute(Metric metric, std::span<const double> y_true,
                        std::span<const double> y_pred, std::string_view pred_name,
                        const ClassificationOptions& options) {
@@ -358,15 +504,21 @@ Result<double> Compute(Metric metric, std::span<const double> y_true,
   return *value;
 }
 
-// Uniform in [0, n) by rejection: the engine's output is used only below the largest
-// multiple of n, so every index is equally likely and no library distribution is involved.
+// Uniform in [0, n) without bias and without a library distribution (Lemire 2019,
+// "Fast random integer generation in an interval"): the high half of x * n, rejecting the
+// few x whose low half falls below 2^64 mod n. Mostly one multiplication, no division.
 std::uint64_t UniformBelow(std::mt19937_64& engine, std::uint64_t n) {
-  const std::uint64_t limit =
-      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
-  for (;;) {
-    const std::uint64_t x = engine();
-    if (x < limit) return x % n;
+  __extension__ using Wide = unsigned __int128;
+  Wide product = static_cast<Wide>(engine()) * n;
+  auto low = static_cast<std::uint64_t>(product);
+  if (low < n) {
+    const std::uint64_t reject_below = (0 - n) % n;  // 2^64 mod n
+    while (low < reject_below) {
+      product = static_cast<Wide>(engine()) * n;
+      low = static_cast<std::uint64_t>(product);
+    }
   }
+  return static_cast<std::uint64_t>(product >> 64U);
 }
 
 // The q-quantile of sorted values, interpolating linearly between order statistics
@@ -519,8 +671,9 @@ Result<BootstrapInterval> PairedBootstrap(Metric metric, std::span<const double>
   if (auto ok = CheckInputs(metric, y_true, challenger, "challenger", classification); !ok) {
     return tl::unexpected(ok.error());
   }
-  const Prepared a = Prepare(metric, y_true, champion, classification);
-  const Prepared b = Prepare(metric, y_true, challenger, classification);
+  const auto prepare = options.reference_kernels ? Prepare : PrepareForResamples;
+  const Prepared a = prepare(metric, y_true, champion, classification);
+  const Prepared b = prepare(metric, y_true, challenger, classification);
 
   BootstrapInterval result;
   result.champion = *Evaluate(metric, a, nullptr);
@@ -530,22 +683,44 @@ Result<BootstrapInterval> PairedBootstrap(Metric metric, std::span<const double>
   result.resamples = options.resamples;
 
   // A resample is a count per sample (how often it was drawn), so every metric is computed
-  // in one pass and ROC AUC reuses each model's sort order.
-  std::mt19937_64 engine(options.seed);
+  // in one pass and ROC AUC reuses each model's sort order. Resample r draws from its own
+  // engine, seeded with (seed, r), so resamples run on every core and the interval does not
+  // depend on how many there are.
   const std::size_t n = y_true.size();
-  std::vector<std::uint32_t> counts(n);
+  std::vector<double> resampled(options.resamples, std::numeric_limits<double>::quiet_NaN());
+  std::atomic<std::size_t> next{0};
+  const auto work = [&] {
+    std::vector<std::uint32_t> counts(n);
+    for (std::size_t r = next++; r < options.resamples; r = next++) {
+      std::seed_seq seeds{static_cast<std::uint32_t>(options.seed),
+                          static_cast<std::uint32_t>(options.seed >> 32U),
+                          static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(r >> 32U)};
+      std::mt19937_64 engine(seeds);
+      std::fill(counts.begin(), counts.end(), 0U);
+      for (std::size_t i = 0; i < n; ++i) ++counts[UniformBelow(engine, n)];
+      const auto va = Evaluate(metric, a, counts.data());
+      const auto vb = Evaluate(metric, b, counts.data());
+      if (va && vb) resampled[r] = *vb - *va;
+    }
+  };
+  const unsigned cores =
+      options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency());
+  const std::size_t threads = std::min<std::size_t>(options.resamples, cores);
+  std::vector<std::thread> pool;
+  try {
+    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  } catch (const std::system_error&) {  // fewer threads: the others take their share
+  }
+  work();
+  for (auto& thread : pool) thread.join();
   std::vector<double> differences;
   differences.reserve(options.resamples);
-  for (std::size_t r = 0; r < options.resamples; ++r) {
-    std::fill(counts.begin(), counts.end(), 0U);
-    for (std::size_t i = 0; i < n; ++i) ++counts[UniformBelow(engine, n)];
-    const auto va = Evaluate(metric, a, counts.data());
-    const auto vb = Evaluate(metric, b, counts.data());
-    if (!va || !vb) {
+  for (const double d : resampled) {
+    if (std::isnan(d)) {
       ++result.undefined_resamples;
-      continue;
+    } else {
+      differences.push_back(d);
     }
-    differences.push_back(*vb - *va);
   }
   if (differences.empty()) {
     return Invalid("bootstrap: " + std::string(MetricName(metric)) + " is undefined on all " +

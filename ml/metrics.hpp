@@ -104,6 +104,11 @@ struct BootstrapOptions {
   double confidence = 0.95;  // of the two-sided percentile interval, in (0, 1)
   std::uint64_t seed = kDefaultBootstrapSeed;
   ClassificationOptions classification;
+  /// Threads drawing resamples; 0 = one per core. The interval is the same for any count.
+  unsigned threads = 0;
+  /// Tests only: evaluate each resample with the full-data kernels instead of the prepared
+  /// per-sample terms; the interval must come out bit for bit the same.
+  bool reference_kernels = false;
 };
 
 struct BootstrapInterval {
@@ -122,11 +127,13 @@ struct BootstrapInterval {
 /// Draws `resamples` samples of size n with replacement (the same indices for both models),
 /// computes metric(challenger) - metric(champion) on each, and returns the percentile
 /// interval at `confidence`: the (1-c)/2 and (1+c)/2 quantiles of those differences with
-/// linear interpolation between order statistics (numpy.percentile's default). Indices come
-/// from std::mt19937_64 seeded with `seed`, reduced to [0, n) by rejection sampling (no
-/// modulo bias, and the same on every standard library), so the interval depends only on
-/// the data and the options. Errors: the metric's own input errors, resamples = 0,
-/// confidence outside (0, 1), or every resample undefined.
+/// linear interpolation between order statistics (numpy.percentile's default). Resample r
+/// draws its indices from its own std::mt19937_64, seeded through std::seed_seq with the 32-bit
+/// halves of `seed` and of r, reduced to [0, n) by Lemire's multiply-and-reject method (no
+/// modulo bias, and the same on every standard library). Resamples run on all cores; the
+/// interval depends only on the data and the options, not on the number of cores. Errors: the
+/// metric's own input errors, resamples = 0, confidence outside (0, 1), or every resample
+/// undefined.
 Result<BootstrapInterval> PairedBootstrap(Metric metric, std::span<const double> y_true,
                                           std::span<const double> champion,
                                           std::span<const double> challenger,

@@ -243,6 +243,35 @@ TEST(MetricsBootstrap, ReproducibleWithSeedAndChangesWithAnother) {
   EXPECT_EQ(a->difference, c->difference);  // the point estimate does not depend on the seed
 }
 
+TEST(MetricsBootstrap, PreparedKernelsAndThreadCountDoNotChangeTheInterval) {
+  // Scores rounded to 0.05, so that ROC AUC meets many ties.
+  Pair p = ClearCase(40);
+  for (auto* scores : {&p.champion, &p.challenger}) {
+    for (double& v : *scores) v = std::round(v * 20.0) / 20.0;
+  }
+  for (const auto metric :
+       {Metric::kAccuracy, Metric::kPrecision, Metric::kRecall, Metric::kF1, Metric::kRocAuc,
+        Metric::kLogLoss, Metric::kRmse, Metric::kMae, Metric::kR2}) {
+    BootstrapOptions options;
+    options.resamples = 300;
+    options.threads = 1;
+    options.reference_kernels = true;
+    const auto reference = PairedBootstrap(metric, p.y, p.champion, p.challenger, options);
+    ASSERT_TRUE(reference.has_value()) << reference.error().message;
+    options.reference_kernels = false;
+    for (const unsigned threads : {1U, 3U}) {
+      options.threads = threads;
+      const auto fast = PairedBootstrap(metric, p.y, p.champion, p.challenger, options);
+      ASSERT_TRUE(fast.has_value()) << fast.error().message;
+      EXPECT_EQ(fast->lower, reference->lower)
+          << MetricName(metric) << ", " << threads << " threads";
+      EXPECT_EQ(fast->upper, reference->upper)
+          << MetricName(metric) << ", " << threads << " threads";
+      EXPECT_EQ(fast->undefined_resamples, reference->undefined_resamples) << MetricName(metric);
+    }
+  }
+}
+
 TEST(MetricsBootstrap, WiderConfidenceGivesWiderInterval) {
   const Pair p = ClearCase(150);
   BootstrapOptions narrow;
