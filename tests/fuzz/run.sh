@@ -5,7 +5,7 @@ set -euo pipefail
 build=${1:?usage: run.sh BUILD_DIR [SECONDS]}
 seconds=${2:-60}
 here=$(cd "$(dirname "$0")" && pwd)
-for target in normalize_fuzz verify_fuzz config_fuzz pipeline_fuzz mlmodel_fuzz; do
+for target in normalize_fuzz verify_fuzz config_fuzz pipeline_fuzz mlmodel_fuzz table_fuzz; do
   corpus=$(mktemp -d)
   cp -r "$here/seeds/$target/." "$corpus/" 2>/dev/null || true
   echo "== $target for ${seconds}s"
