@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The ML actions against a straightforward scipy/pandas script doing the same work, in one run.
 
-    bench/ml_bench.py STAGEGATE_BIN [--ks-rows 10000000] [--rows 1000000] [--dir DIR]
+    bench/ml_bench.py STAGEGATE_BIN [--ks-rows 10000000] [--rows 1000000]
+        [--boot-rows 200000] [--resamples 200] [--dir DIR]
 
 1. KS on two samples of --ks-rows doubles, each in a one-column CSV:
    `stagegate action drift` (reads both files, sorts, KS with scipy's p-value) against
@@ -10,6 +11,9 @@
    and current: `stagegate action drift --json --html` against a script that computes the same
    tests per column with pandas and scipy (KS, Wasserstein, decile bins with Jensen-Shannon
    and PSI for numeric columns; chi-square, Jensen-Shannon and PSI for categorical ones).
+3. A paired bootstrap of the ROC AUC difference of two models on --boot-rows labelled rows,
+   --resamples resamples: `stagegate action compare --mode evaluate` against numpy drawing the
+   indices and sklearn.metrics.roc_auc_score on each resample (what a script would do).
 Each side runs under /usr/bin/time -v for wall time and peak memory. Both read the same files
 from the page cache (a first read warms it). Debian's /usr/bin/python3 with python3-pandas and
 python3-scipy.
@@ -72,6 +76,23 @@ SCIPY_DRIFT = textwrap.dedent("""\
     """)
 
 
+SKLEARN_BOOTSTRAP = textwrap.dedent("""\
+    import sys
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+    d = pd.read_csv(sys.argv[1])
+    y, a, b = d["y"].to_numpy(), d["a"].to_numpy(), d["b"].to_numpy()
+    rng = np.random.default_rng(20240917)
+    n = len(y)
+    diffs = []
+    for _ in range(int(sys.argv[2])):
+        i = rng.integers(0, n, n)
+        diffs.append(roc_auc_score(y[i], b[i]) - roc_auc_score(y[i], a[i]))
+    print(roc_auc_score(y, b) - roc_auc_score(y, a), np.percentile(diffs, [2.5, 97.5]))
+    """)
+
+
 def timed(cmd):
     """(seconds, peak MiB, stdout) of a command under GNU time."""
     r = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
@@ -105,6 +126,8 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("--ks-rows", type=int, default=10_000_000)
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--boot-rows", type=int, default=200_000)
+    ap.add_argument("--resamples", type=int, default=200)
     ap.add_argument("--dir", default=None)
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
@@ -114,6 +137,11 @@ def main():
         pd.DataFrame({"x": rng.normal(0, 1, args.ks_rows)}).to_csv(work / "ks_a.csv", index=False)
         pd.DataFrame({"x": rng.normal(0.001, 1, args.ks_rows)}).to_csv(work / "ks_b.csv", index=False)
         write_frames(work, args.rows)
+        y = rng.integers(0, 2, args.boot_rows)
+        pd.DataFrame({"y": y, "a": np.clip(0.30 * y + rng.normal(0.35, 0.25, args.boot_rows), 0, 1),
+                      "b": np.clip(0.35 * y + rng.normal(0.33, 0.25, args.boot_rows), 0, 1)}
+                     ).to_csv(work / "scored.csv", index=False)
+        (work / "boot.py").write_text(SKLEARN_BOOTSTRAP)
         (work / "ks.py").write_text(SCIPY_KS)
         (work / "drift.py").write_text(SCIPY_DRIFT)
         for f in work.glob("*.csv"):  # warm the page cache for both sides
@@ -129,10 +157,15 @@ def main():
         theirs = timed(["/usr/bin/python3", str(work / "drift.py"), str(work / "ref.csv"),
                         str(work / "cur.csv"), str(work / "s.json")])
         rows.append((f"drift report, 2 x {args.rows:,} rows x 50 columns", ours, theirs))
+        ours = timed([binary, "action", "compare", "--mode", "evaluate", "--data", str(work / "scored.csv"),
+                      "--label", "y", "--champion", "a", "--challenger", "b", "--task", "classification",
+                      "--metric", "roc_auc", "--resamples", str(args.resamples), "--json", str(work / "c.json")])
+        theirs = timed(["/usr/bin/python3", str(work / "boot.py"), str(work / "scored.csv"), str(args.resamples)])
+        rows.append((f"ROC AUC bootstrap, {args.boot_rows:,} rows x {args.resamples}", ours, theirs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"{'work':<46} {'stagegate s':>11} {'MiB':>7} {'scipy s':>9} {'MiB':>7} {'speed-up':>9}")
+    print(f"{'work':<46} {'stagegate s':>11} {'MiB':>7} {'python s':>9} {'MiB':>7} {'speed-up':>9}")
     for name, (s, m, _), (t, n, _) in rows:
         print(f"{name:<46} {s:11.2f} {m:7.0f} {t:9.2f} {n:7.0f} {t / s:8.1f}x")
     return 0

@@ -177,11 +177,30 @@ std::vector<std::uint32_t> DescendingOrder(std::span<const double> scores) {
 // tied samples adds one ROC point; the trapezoid under the segment to it (the area
 // sklearn.metrics.auc computes over roc_curve) is neg_g * (pos_before + pos_g / 2). Kept
 // doubled in integers, so it is exact; one division at the end.
+class RocArea final {
+ public:
+  // One group of tied scores, in descending score order.
+  void AddGroup(std::uint64_t group_positives, std::uint64_t group_negatives) {
+    twice_area_ += group_negatives * (2 * positives_ + group_positives);
+    positives_ += group_positives;
+    negatives_ += group_negatives;
+  }
+  // Undefined with one class only.
+  std::optional<double> Auc() const {
+    if (positives_ == 0 || negatives_ == 0) return std::nullopt;
+    return static_cast<double>(twice_area_) /
+           (2.0 * static_cast<double>(positives_) * static_cast<double>(negatives_));
+  }
+
+ private:
+  std::uint64_t positives_ = 0;
+  std::uint64_t negatives_ = 0;
+  std::uint64_t twice_area_ = 0;
+};
+
 std::optional<double> RocAucOf(std::span<const double> y, std::span<const double> scores,
                                const std::vector<std::uint32_t>& order, const std::uint32_t* w) {
-  std::uint64_t positives_before = 0;
-  std::uint64_t negatives = 0;
-  std::uint64_t twice_area = 0;
+  RocArea area;
   std::size_t i = 0;
   while (i < order.size()) {
     const double score = scores[order[i]];
@@ -191,13 +210,9 @@ std::optional<double> RocAucOf(std::span<const double> y, std::span<const double
       const std::uint64_t weight = WeightAt(w, order[i]);
       (y[order[i]] == 1.0 ? group_positives : group_negatives) += weight;
     }
-    twice_area += group_negatives * (2 * positives_before + group_positives);
-    positives_before += group_positives;
-    negatives += group_negatives;
+    area.AddGroup(group_positives, group_negatives);
   }
-  if (positives_before == 0 || negatives == 0) return std::nullopt;
-  return static_cast<double>(twice_area) /
-         (2.0 * static_cast<double>(positives_before) * static_cast<double>(negatives));
+  return area.Auc();
 }
 
 // As sklearn.metrics.log_loss 1.2.1 for one probability column: clip p to [eps, 1 - eps],
@@ -303,9 +318,7 @@ Confusion CountCells(const Prepared& d, const std::uint32_t* w) {
 
 // ROC AUC of a resample from the prepared order: as RocAucOf, without touching the scores.
 std::optional<double> WeightedRocAuc(const Prepared& d, const std::uint32_t* w) {
-  std::uint64_t positives_before = 0;
-  std::uint64_t negatives = 0;
-  std::uint64_t twice_area = 0;
+  RocArea area;
   std::size_t i = 0;
   for (const std::uint32_t end : d.group_ends) {
     std::uint64_t group_positives = 0;
@@ -314,13 +327,9 @@ std::optional<double> WeightedRocAuc(const Prepared& d, const std::uint32_t* w) 
       const std::uint64_t weight = w[d.order[i]];
       (d.positive[i] != 0 ? group_positives : group_negatives) += weight;
     }
-    twice_area += group_negatives * (2 * positives_before + group_positives);
-    positives_before += group_positives;
-    negatives += group_negatives;
+    area.AddGroup(group_positives, group_negatives);
   }
-  if (positives_before == 0 || negatives == 0) return std::nullopt;
-  return static_cast<double>(twice_area) /
-         (2.0 * static_cast<double>(positives_before) * static_cast<double>(negatives));
+  return area.Auc();
 }
 
 // The weighted mean of the prepared terms (the sum in sample order, as MeanOf and LogLossOf).
