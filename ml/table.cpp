@@ -18,6 +18,7 @@
 
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ml/memory.hpp"
@@ -70,7 +71,13 @@ using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 class Blocks final {
  public:
   Blocks(FilePtr file, std::string path) : file_(std::move(file)), path_(std::move(path)) {
-    buffer_.resize(kBlockBytes);
+    // A small regular file needs no more than its size (tests and fuzzing open many).
+    struct stat info {};
+    std::size_t size = kBlockBytes;
+    if (::fstat(::fileno(file_.get()), &info) == 0 && S_ISREG(info.st_mode)) {
+      size = std::clamp<std::size_t>(static_cast<std::size_t>(info.st_size) + 1, 4096, kBlockBytes);
+    }
+    buffer_.resize(size);
   }
 
   /// Reads the next block; true when there is at least one byte to scan, false at the end of
@@ -823,7 +830,8 @@ bool AddPlainRecord(const char* begin, const char* end, const PlainLayout& layou
 // all of them were plain. Stops early once `stop` is set by another piece.
 void ParsePlainPiece(int fd, const PlainLayout& layout, const MissingSet& missing, Piece& piece,
                      std::atomic<bool>& stop) {
-  std::vector<char> buffer(4 * kBlockBytes);
+  std::vector<char> buffer(static_cast<std::size_t>(
+      std::min<std::uint64_t>(4 * kBlockBytes, piece.end - piece.begin + 1)));
   std::size_t kept = 0;  // bytes of an unfinished line at the front of the buffer
   std::uint64_t offset = piece.begin;
   std::uint64_t parsed = 0;  // bytes of the lines parsed so far
