@@ -28,11 +28,18 @@ constexpr double kPsiEpsilon = 1e-4;
 json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 // The column's values without the missing ones, sorted once for every test that needs them.
-std::vector<double> Present(const Column& c) {
+// `owned` is the same column when nothing needs it afterwards: its storage is reused.
+std::vector<double> Present(const Column& c, Column* owned) {
   std::vector<double> out;
-  ReserveLarge(out, c.numbers.size() - c.missing);
-  for (double v : c.numbers) {
-    if (!std::isnan(v)) out.push_back(v);
+  if (owned != nullptr) {
+    out = std::move(owned->numbers);
+    owned->numbers.clear();
+    std::erase_if(out, [](double v) { return std::isnan(v); });
+  } else {
+    ReserveLarge(out, c.numbers.size() - c.missing);
+    for (double v : c.numbers) {
+      if (!std::isnan(v)) out.push_back(v);
+    }
   }
   SortValuesInPlace(out);
   return out;
@@ -45,9 +52,11 @@ std::string Fmt(double v) {
 }
 
 json SummaryJson(const NumericSummary& s) {
-  return {{"count", s.count}, {"missing_rate", Num(s.missing_rate)}, {"mean", Num(s.mean)},
-          {"std", Num(s.std)},  {"min", Num(s.min)},                   {"p25", Num(s.p25)},
-          {"p50", Num(s.p50)},  {"p75", Num(s.p75)},                   {"max", Num(s.max)}};
+  return {{"count", s.count},    {"missing_rate", Num(s.missing_rate)},
+          {"mean", Num(s.mean)}, {"std", Num(s.std)},
+          {"min", Num(s.min)},   {"p25", Num(s.p25)},
+          {"p50", Num(s.p50)},   {"p75", Num(s.p75)},
+          {"max", Num(s.max)}};
 }
 
 struct Categories {
@@ -83,7 +92,9 @@ json CategoricalSummary(const Categories& c) {
     }
   }
   return {{"count", c.total - c.missing},
-          {"missing_rate", c.total == 0 ? json(nullptr) : json(static_cast<double>(c.missing) / static_cast<double>(c.total))},
+          {"missing_rate",
+           c.total == 0 ? json(nullptr)
+                        : json(static_cast<double>(c.missing) / static_cast<double>(c.total))},
           {"unique", c.counts.size()},
           {"mode", c.counts.empty() ? json(nullptr) : json(mode)}};
 }
@@ -108,11 +119,14 @@ Result<void> Choose(ColumnDrift& d, const std::string& column, ColumnKind kind, 
     for (const auto& [name, value] : scores) names += (names.empty() ? "" : ", ") + name;
     return Fail(ErrorCode::kInvalidArgument,
                 "column '" + column + "': test '" + d.decided_by + "' does not apply to a " +
-                    (kind == ColumnKind::kNumeric ? "numeric" : "categorical") + " column; use " + names);
+                    (kind == ColumnKind::kNumeric ? "numeric" : "categorical") + " column; use " +
+                    names);
   }
-  const std::map<std::string, double> defaults = {{"ks", o.alpha},         {"chi2", o.alpha},
+  const std::map<std::string, double> defaults = {{"ks", o.alpha},
+                                                  {"chi2", o.alpha},
                                                   {"wasserstein", o.wasserstein_threshold},
-                                                  {"js", o.js_threshold}, {"psi", o.psi_threshold}};
+                                                  {"js", o.js_threshold},
+                                                  {"psi", o.psi_threshold}};
   d.score = score->second;
   d.threshold = opts.threshold.value_or(defaults.at(d.decided_by));
   return {};
@@ -137,17 +151,29 @@ void Both(bool parallel, F&& first, G&& second) {
 
 // `split`: a core is idle (fewer columns than cores), so the reference and current halves of
 // the work run side by side; this is what speeds up a one-column KS on large samples.
-Result<ColumnDrift> Numeric(const Column& ref, const Column& cur, const DriftOptions& o, bool split) {
+// One column of both tables; `own_ref` and `own_cur` (or null) are the same columns when
+// their storage may be consumed.
+struct ColumnPair {
+  const Column* ref = nullptr;
+  const Column* cur = nullptr;
+  Column* own_ref = nullptr;
+  Column* own_cur = nullptr;
+};
+
+Result<ColumnDrift> Numeric(const ColumnPair& pair, const DriftOptions& o, bool split) {
+  const Column& ref = *pair.ref;
+  const Column& cur = *pair.cur;
   ColumnDrift d;
   d.kind = ColumnKind::kNumeric;
   split = split && ref.numbers.size() + cur.numbers.size() >= (std::size_t{1} << 16U);
   std::vector<double> a;
   std::vector<double> b;
-  Both(split, [&] { a = Present(ref); }, [&] { b = Present(cur); });
+  Both(
+      split, [&] { a = Present(ref, pair.own_ref); }, [&] { b = Present(cur, pair.own_cur); });
   if (a.empty() || b.empty()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "column '" + ref.name + "' has no values in the " + (a.empty() ? "reference" : "current") +
-                    " data; leave it out of the columns to compare");
+    return Fail(ErrorCode::kInvalidArgument, "column '" + ref.name + "' has no values in the " +
+                                                 (a.empty() ? "reference" : "current") +
+                                                 " data; leave it out of the columns to compare");
   }
   Result<NumericSummary> sa;
   Result<NumericSummary> sb;
@@ -208,9 +234,9 @@ Result<ColumnDrift> Categorical(const Column& ref, const Column& cur, const Drif
   const Categories a = Count(ref);
   const Categories b = Count(cur);
   if (a.counts.empty() || b.counts.empty()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "column '" + ref.name + "' has no values in the " + (a.counts.empty() ? "reference" : "current") +
-                    " data; leave it out of the columns to compare");
+    return Fail(ErrorCode::kInvalidArgument, "column '" + ref.name + "' has no values in the " +
+                                                 (a.counts.empty() ? "reference" : "current") +
+                                                 " data; leave it out of the columns to compare");
   }
   std::set<std::string> all;
   for (const auto& [k, v] : a.counts) all.insert(k);
@@ -229,11 +255,14 @@ Result<ColumnDrift> Categorical(const Column& ref, const Column& cur, const Drif
   auto chi2 = Chi2Contingency({ca, cb});
   auto js = JensenShannonDistance(ca, cb);
   auto psi = PopulationStabilityIndex(ca, cb, kPsiEpsilon);
-  if (!chi2 || !js || !psi) return tl::unexpected(!chi2 ? chi2.error() : !js ? js.error() : psi.error());
-  d.tests_json = json{{"chi2", {{"statistic", chi2->statistic}, {"p_value", chi2->p_value}, {"dof", chi2->dof}}},
-                      {"js", {{"distance", *js}}},
-                      {"psi", {{"value", *psi}}}}
-                     .dump();
+  if (!chi2 || !js || !psi)
+    return tl::unexpected(!chi2 ? chi2.error() : !js ? js.error() : psi.error());
+  d.tests_json = json{
+      {"chi2", {{"statistic", chi2->statistic}, {"p_value", chi2->p_value}, {"dof", chi2->dof}}},
+      {"js", {{"distance", *js}}},
+      {"psi",
+       {{"value",
+         *psi}}}}.dump();
   const double ta = std::accumulate(ca.begin(), ca.end(), 0.0);
   const double tb = std::accumulate(cb.begin(), cb.end(), 0.0);
   for (std::size_t i = 0; i < ca.size(); ++i) {
@@ -241,7 +270,8 @@ Result<ColumnDrift> Categorical(const Column& ref, const Column& cur, const Drif
     d.distribution.current.push_back(cb[i] / tb);
   }
   const std::size_t smaller = static_cast<std::size_t>(std::min(ta, tb));
-  const std::map<std::string, double> scores = {{"chi2", chi2->p_value}, {"js", *js}, {"psi", *psi}};
+  const std::map<std::string, double> scores = {
+      {"chi2", chi2->p_value}, {"js", *js}, {"psi", *psi}};
   if (auto chosen = Choose(d, ref.name, ColumnKind::kCategorical, smaller, scores, o); !chosen) {
     return tl::unexpected(chosen.error());
   }
@@ -328,11 +358,20 @@ std::string Escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -347,29 +386,31 @@ std::string Svg(const Distribution& d) {
   for (std::size_t i = 0; i < n; ++i) top = std::max({top, d.reference[i], d.current[i]});
   if (top <= 0) top = 1;
   const double slot = (width - left) / static_cast<double>(std::max<std::size_t>(n, 1));
-  std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Fmt(width) + "\" height=\"" +
-                    Fmt(height + bottom) + "\" role=\"img\">";
-  svg += "<line x1=\"" + Fmt(left) + "\" y1=\"" + Fmt(height) + "\" x2=\"" + Fmt(width) + "\" y2=\"" +
-         Fmt(height) + "\" stroke=\"#999\"/>";
+  std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Fmt(width) +
+                    "\" height=\"" + Fmt(height + bottom) + "\" role=\"img\">";
+  svg += "<line x1=\"" + Fmt(left) + "\" y1=\"" + Fmt(height) + "\" x2=\"" + Fmt(width) +
+         "\" y2=\"" + Fmt(height) + "\" stroke=\"#999\"/>";
   svg += "<text x=\"0\" y=\"12\" font-size=\"10\">" + Fmt(top) + "</text>";
   for (std::size_t i = 0; i < n; ++i) {
     const double x = left + slot * static_cast<double>(i);
     const double hr = d.reference[i] / top * (height - 10);
     const double hc = d.current[i] / top * (height - 10);
-    svg += "<rect class=\"ref\" x=\"" + Fmt(x + slot * 0.1) + "\" y=\"" + Fmt(height - hr) + "\" width=\"" +
-           Fmt(slot * 0.8) + "\" height=\"" + Fmt(hr) + "\"><title>reference " + Escape(d.labels[i]) + ": " +
-           Fmt(d.reference[i]) + "</title></rect>";
-    svg += "<rect class=\"cur\" x=\"" + Fmt(x + slot * 0.3) + "\" y=\"" + Fmt(height - hc) + "\" width=\"" +
-           Fmt(slot * 0.4) + "\" height=\"" + Fmt(hc) + "\"><title>current " + Escape(d.labels[i]) + ": " +
-           Fmt(d.current[i]) + "</title></rect>";
+    svg += "<rect class=\"ref\" x=\"" + Fmt(x + slot * 0.1) + "\" y=\"" + Fmt(height - hr) +
+           "\" width=\"" + Fmt(slot * 0.8) + "\" height=\"" + Fmt(hr) + "\"><title>reference " +
+           Escape(d.labels[i]) + ": " + Fmt(d.reference[i]) + "</title></rect>";
+    svg += "<rect class=\"cur\" x=\"" + Fmt(x + slot * 0.3) + "\" y=\"" + Fmt(height - hc) +
+           "\" width=\"" + Fmt(slot * 0.4) + "\" height=\"" + Fmt(hc) + "\"><title>current " +
+           Escape(d.labels[i]) + ": " + Fmt(d.current[i]) + "</title></rect>";
     if (n <= 12) {
       svg += "<text x=\"" + Fmt(x + slot / 2) + "\" y=\"" + Fmt(height + 14) +
-             "\" font-size=\"9\" text-anchor=\"middle\">" + Escape(d.labels[i].substr(0, 18)) + "</text>";
+             "\" font-size=\"9\" text-anchor=\"middle\">" + Escape(d.labels[i].substr(0, 18)) +
+             "</text>";
     }
   }
   svg += "</svg>";
   if (d.labels.size() > kMaxBars) {
-    svg += "<p class=\"note\">" + std::to_string(d.labels.size() - kMaxBars) + " more categories not drawn</p>";
+    svg += "<p class=\"note\">" + std::to_string(d.labels.size() - kMaxBars) +
+           " more categories not drawn</p>";
   }
   return svg;
 }
@@ -387,17 +428,22 @@ Result<DriftOptions> ParseDriftConfig(const std::string& path) {
   }
   DriftOptions o;
   if (!root || root.IsNull()) return o;
-  if (!root.IsMap()) return Fail(ErrorCode::kInvalidArgument, path + ": the drift config must be a mapping");
-  const std::vector<std::string> known = {"features", "label", "prediction", "alpha", "correction",
-                                          "wasserstein_threshold", "js_threshold", "psi_threshold",
-                                          "small_sample", "bins", "concept_threshold", "columns"};
+  if (!root.IsMap())
+    return Fail(ErrorCode::kInvalidArgument, path + ": the drift config must be a mapping");
+  const std::vector<std::string> known = {"features",          "label",
+                                          "prediction",        "alpha",
+                                          "correction",        "wasserstein_threshold",
+                                          "js_threshold",      "psi_threshold",
+                                          "small_sample",      "bins",
+                                          "concept_threshold", "columns"};
   try {
     for (const auto& item : root) {
       const std::string key = item.first.as<std::string>();
       if (std::find(known.begin(), known.end(), key) == known.end()) {
         const std::string hint = Suggest(key, known);
-        return Fail(ErrorCode::kInvalidArgument, path + ": unknown key '" + key + "'" +
-                                                     (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+        return Fail(ErrorCode::kInvalidArgument,
+                    path + ": unknown key '" + key + "'" +
+                        (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
       }
     }
     if (root["features"]) o.features = root["features"].as<std::vector<std::string>>();
@@ -405,7 +451,8 @@ Result<DriftOptions> ParseDriftConfig(const std::string& path) {
     if (root["prediction"]) o.prediction = root["prediction"].as<std::string>();
     if (root["alpha"]) o.alpha = root["alpha"].as<double>();
     if (root["correction"]) o.correction = root["correction"].as<std::string>();
-    if (root["wasserstein_threshold"]) o.wasserstein_threshold = root["wasserstein_threshold"].as<double>();
+    if (root["wasserstein_threshold"])
+      o.wasserstein_threshold = root["wasserstein_threshold"].as<double>();
     if (root["js_threshold"]) o.js_threshold = root["js_threshold"].as<double>();
     if (root["psi_threshold"]) o.psi_threshold = root["psi_threshold"].as<double>();
     if (root["small_sample"]) o.small_sample = root["small_sample"].as<std::size_t>();
@@ -413,7 +460,8 @@ Result<DriftOptions> ParseDriftConfig(const std::string& path) {
     if (root["concept_threshold"]) o.concept_threshold = root["concept_threshold"].as<double>();
     if (root["columns"]) {
       if (!root["columns"].IsMap()) {
-        return Fail(ErrorCode::kInvalidArgument, path + ": columns must map column names to {test, threshold, kind}");
+        return Fail(ErrorCode::kInvalidArgument,
+                    path + ": columns must map column names to {test, threshold, kind}");
       }
       for (const auto& item : root["columns"]) {
         DriftColumnOptions c;
@@ -428,18 +476,21 @@ Result<DriftOptions> ParseDriftConfig(const std::string& path) {
             const std::string kind = field.second.as<std::string>();
             if (kind != "numeric" && kind != "categorical") {
               return Fail(ErrorCode::kInvalidArgument,
-                          path + ": columns." + name + ".kind must be numeric or categorical, not '" + kind + "'");
+                          path + ": columns." + name +
+                              ".kind must be numeric or categorical, not '" + kind + "'");
             }
             c.kind = kind == "numeric" ? ColumnKind::kNumeric : ColumnKind::kCategorical;
           } else {
-            return Fail(ErrorCode::kInvalidArgument,
-                        path + ": columns." + name + ": unknown key '" + key + "' (test, threshold, kind)");
+            return Fail(
+                ErrorCode::kInvalidArgument,
+                path + ": columns." + name + ": unknown key '" + key + "' (test, threshold, kind)");
           }
         }
         const std::set<std::string> tests = {"", "ks", "wasserstein", "psi", "js", "chi2"};
         if (!tests.count(c.test)) {
-          return Fail(ErrorCode::kInvalidArgument, path + ": columns." + name + ".test '" + c.test +
-                                                       "' is not a test; use ks, wasserstein, psi, js or chi2");
+          return Fail(ErrorCode::kInvalidArgument,
+                      path + ": columns." + name + ".test '" + c.test +
+                          "' is not a test; use ks, wasserstein, psi, js or chi2");
         }
         o.columns[name] = c;
       }
@@ -451,20 +502,29 @@ Result<DriftOptions> ParseDriftConfig(const std::string& path) {
     return Fail(ErrorCode::kInvalidArgument,
                 path + ": correction must be none, bonferroni or holm, not '" + o.correction + "'");
   }
-  if (!(o.alpha > 0 && o.alpha < 1)) return Fail(ErrorCode::kInvalidArgument, path + ": alpha must be in (0, 1)");
+  if (!(o.alpha > 0 && o.alpha < 1))
+    return Fail(ErrorCode::kInvalidArgument, path + ": alpha must be in (0, 1)");
   if (o.bins < 2) return Fail(ErrorCode::kInvalidArgument, path + ": bins must be at least 2");
   return o;
 }
 
-Result<DriftReport> ComputeDrift(const Table& reference, const Table& current, const DriftOptions& o) {
+namespace {
+
+// ComputeDrift; `own_reference` and `own_current` (or null) are the same tables when the
+// caller gave them up: numeric columns that nothing reads afterwards are then sorted in their
+// own storage instead of in a copy.
+Result<DriftReport> Compute(const Table& reference, const Table& current, const DriftOptions& o,
+                            Table* own_reference, Table* own_current) {
   if (reference.rows == 0 || current.rows == 0) {
-    return Fail(ErrorCode::kInvalidArgument,
-                std::string("the ") + (reference.rows == 0 ? "reference" : "current") + " data has no rows");
+    return Fail(ErrorCode::kInvalidArgument, std::string("the ") +
+                                                 (reference.rows == 0 ? "reference" : "current") +
+                                                 " data has no rows");
   }
   std::vector<std::pair<std::string, std::string>> selected;  // name, role
   if (o.features.empty()) {
     for (const auto& c : reference.columns) {
-      if (c.name != o.label && c.name != o.prediction && current.Find(c.name)) selected.emplace_back(c.name, "feature");
+      if (c.name != o.label && c.name != o.prediction && current.Find(c.name))
+        selected.emplace_back(c.name, "feature");
     }
   } else {
     for (const auto& f : o.features) selected.emplace_back(f, "feature");
@@ -472,12 +532,15 @@ Result<DriftReport> ComputeDrift(const Table& reference, const Table& current, c
   if (!o.label.empty()) selected.emplace_back(o.label, "label");
   if (!o.prediction.empty()) selected.emplace_back(o.prediction, "prediction");
   if (selected.empty()) {
-    return Fail(ErrorCode::kInvalidArgument, "the reference and current data share no column to compare");
+    return Fail(ErrorCode::kInvalidArgument,
+                "the reference and current data share no column to compare");
   }
   DriftReport report;
   report.reference_rows = reference.rows;
   report.current_rows = current.rows;
-  std::vector<std::pair<const Column*, const Column*>> pairs;
+  std::vector<ColumnPair> pairs;
+  std::map<std::string, std::size_t> uses;  // a column selected twice must not be consumed
+  for (const auto& entry : selected) ++uses[entry.first];
   for (const auto& [name, role] : selected) {
     const Column* ref = reference.Find(name);
     const Column* cur = current.Find(name);
@@ -486,25 +549,38 @@ Result<DriftReport> ComputeDrift(const Table& reference, const Table& current, c
       for (const auto& c : (ref == nullptr ? reference : current).columns) names.push_back(c.name);
       const std::string hint = Suggest(name, names);
       return Fail(ErrorCode::kInvalidArgument,
-                  "column '" + name + "' is not in the " + (ref == nullptr ? "reference" : "current") + " data" +
+                  "column '" + name + "' is not in the " +
+                      (ref == nullptr ? "reference" : "current") + " data" +
                       (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
     }
     if (ref->kind != cur->kind) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "column '" + name + "' is " + (ref->kind == ColumnKind::kNumeric ? "numeric" : "categorical") +
-                      " in the reference data but not in the current data; force its kind in the config");
+      return Fail(
+          ErrorCode::kInvalidArgument,
+          "column '" + name + "' is " +
+              (ref->kind == ColumnKind::kNumeric ? "numeric" : "categorical") +
+              " in the reference data but not in the current data; force its kind in the config");
     }
-    pairs.emplace_back(ref, cur);
+    ColumnPair pair{.ref = ref, .cur = cur};
+    // The label and the prediction are read again for concept drift.
+    if (own_reference != nullptr && own_current != nullptr && role == "feature" &&
+        uses[name] == 1 && name != o.label && name != o.prediction) {
+      pair.own_ref =
+          &own_reference->columns[static_cast<std::size_t>(ref - reference.columns.data())];
+      pair.own_cur = &own_current->columns[static_cast<std::size_t>(cur - current.columns.data())];
+    }
+    pairs.push_back(pair);
   }
   // Columns are independent: spread them over the cores. Each worker takes the next column.
-  std::vector<Result<ColumnDrift>> results(pairs.size(), Fail(ErrorCode::kInternal, "not computed"));
+  std::vector<Result<ColumnDrift>> results(pairs.size(),
+                                           Fail(ErrorCode::kInternal, "not computed"));
   std::atomic<std::size_t> next{0};
   const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
   const bool split = pairs.size() < cores;
   auto work = [&] {
     for (std::size_t i = next++; i < pairs.size(); i = next++) {
-      const auto [ref, cur] = pairs[i];
-      results[i] = ref->kind == ColumnKind::kNumeric ? Numeric(*ref, *cur, o, split) : Categorical(*ref, *cur, o);
+      const ColumnPair& pair = pairs[i];
+      results[i] = pair.ref->kind == ColumnKind::kNumeric ? Numeric(pair, o, split)
+                                                          : Categorical(*pair.ref, *pair.cur, o);
     }
   };
   const std::size_t threads = std::min<std::size_t>(pairs.size(), cores);
@@ -519,10 +595,11 @@ Result<DriftReport> ComputeDrift(const Table& reference, const Table& current, c
     report.columns.push_back(std::move(*results[i]));
   }
   Decide(report.columns, o.correction);
-  std::stable_sort(report.columns.begin(), report.columns.end(), [](const ColumnDrift& a, const ColumnDrift& b) {
-    if (a.drift != b.drift) return a.drift;
-    return a.severity > b.severity;
-  });
+  std::stable_sort(report.columns.begin(), report.columns.end(),
+                   [](const ColumnDrift& a, const ColumnDrift& b) {
+                     if (a.drift != b.drift) return a.drift;
+                     return a.severity > b.severity;
+                   });
   for (const auto& c : report.columns) report.drift_detected = report.drift_detected || c.drift;
   const json concept_drift = ConceptDrift(reference, current, o);
   report.drift_detected = report.drift_detected || concept_drift.value("drift", false);
@@ -530,10 +607,22 @@ Result<DriftReport> ComputeDrift(const Table& reference, const Table& current, c
   return report;
 }
 
+}  // namespace
+
+Result<DriftReport> ComputeDrift(const Table& reference, const Table& current,
+                                 const DriftOptions& options) {
+  return Compute(reference, current, options, nullptr, nullptr);
+}
+
+Result<DriftReport> ComputeDrift(Table&& reference, Table&& current, const DriftOptions& options) {
+  return Compute(reference, current, options, &reference, &current);
+}
+
 json DriftReportJson(const DriftReport& r) {
   json columns = json::array();
   json drifted = json::array();
-  std::map<std::string, json> by_role = {{"feature", json::array()}, {"label", json::array()}, {"prediction", json::array()}};
+  std::map<std::string, json> by_role = {
+      {"feature", json::array()}, {"label", json::array()}, {"prediction", json::array()}};
   for (const auto& c : r.columns) {
     columns.push_back({{"name", c.name},
                        {"role", c.role},
@@ -562,48 +651,58 @@ json DriftReportJson(const DriftReport& r) {
           {"columns", columns}};
 }
 
-std::string DriftReportHtml(const DriftReport& r, const std::string& reference_name, const std::string& current_name) {
+std::string DriftReportHtml(const DriftReport& r, const std::string& reference_name,
+                            const std::string& current_name) {
   const json j = DriftReportJson(r);
   std::string html =
-      "<!doctype html><html><head><meta charset=\"utf-8\"><title>stagegate drift report</title><style>"
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>stagegate drift "
+      "report</title><style>"
       "body{font-family:sans-serif;margin:2em;max-width:60em}"
       ".ref{fill:#9aa5b1}.cur{fill:#e8833a;fill-opacity:.85}"
       ".drift{color:#b00020}.ok{color:#2e7d32}table{border-collapse:collapse}"
       "td,th{border:1px solid #ddd;padding:2px 8px;text-align:right}th{text-align:left}"
       "section{border-top:1px solid #ccc;margin-top:1.5em}.note{color:#666;font-size:90%}"
       "</style></head><body>";
-  html += "<h1>Drift report: <span class=\"" + std::string(r.drift_detected ? "drift\">drift detected" : "ok\">no drift") +
+  html += "<h1>Drift report: <span class=\"" +
+          std::string(r.drift_detected ? "drift\">drift detected" : "ok\">no drift") +
           "</span></h1>";
-  html += "<p>Reference <code>" + Escape(reference_name) + "</code> (" + std::to_string(r.reference_rows) +
-          " rows) against current <code>" + Escape(current_name) + "</code> (" + std::to_string(r.current_rows) +
+  html += "<p>Reference <code>" + Escape(reference_name) + "</code> (" +
+          std::to_string(r.reference_rows) + " rows) against current <code>" +
+          Escape(current_name) + "</code> (" + std::to_string(r.current_rows) +
           " rows). Columns worst first. <span class=\"ref\">&#9632;</span> reference, "
           "<span class=\"cur\" style=\"color:#e8833a\">&#9632;</span> current.</p>";
   if (!j["concept_drift"].empty()) {
     const json& c = j["concept_drift"];
-    html += "<p>Concept drift: " + Escape(c["metric"].get<std::string>()) + " " + Escape(c["reference"].dump()) +
-            " &rarr; " + Escape(c["current"].dump()) + (c["drift"].get<bool>() ? " <b class=\"drift\">drift</b>" : "") +
-            "</p>";
+    html += "<p>Concept drift: " + Escape(c["metric"].get<std::string>()) + " " +
+            Escape(c["reference"].dump()) + " &rarr; " + Escape(c["current"].dump()) +
+            (c["drift"].get<bool>() ? " <b class=\"drift\">drift</b>" : "") + "</p>";
   }
   for (std::size_t i = 0; i < r.columns.size(); ++i) {
     const auto& c = r.columns[i];
     const json& cj = j["columns"][i];
-    html += "<section><h2>" + Escape(c.name) + " <small>(" + c.role + ", " + cj["kind"].get<std::string>() +
-            ")</small> <span class=\"" + (c.drift ? "drift\">drift" : "ok\">no drift") + "</span></h2>";
-    html += "<p>Decided by <b>" + c.decided_by + "</b>: " + Fmt(c.score) + (IsPValueTest(c.decided_by) ? " &lt; " : " &ge; ") +
-            Fmt(c.threshold) + (c.drift ? " (yes)" : " (no)") + "</p>";
+    html += "<section><h2>" + Escape(c.name) + " <small>(" + c.role + ", " +
+            cj["kind"].get<std::string>() + ")</small> <span class=\"" +
+            (c.drift ? "drift\">drift" : "ok\">no drift") + "</span></h2>";
+    html += "<p>Decided by <b>" + c.decided_by + "</b>: " + Fmt(c.score) +
+            (IsPValueTest(c.decided_by) ? " &lt; " : " &ge; ") + Fmt(c.threshold) +
+            (c.drift ? " (yes)" : " (no)") + "</p>";
     html += Svg(c.distribution);
     html += "<table><tr><th>test</th><th>value</th></tr>";
     for (const auto& [test, values] : cj["tests"].items()) {
       for (const auto& [k, v] : values.items()) {
-        html += "<tr><th>" + Escape(test + " " + k) + "</th><td>" + Escape(v.is_number() ? Fmt(v.get<double>()) : v.dump()) +
-                "</td></tr>";
+        html += "<tr><th>" + Escape(test + " " + k) + "</th><td>" +
+                Escape(v.is_number() ? Fmt(v.get<double>()) : v.dump()) + "</td></tr>";
       }
     }
     html += "</table><table><tr><th></th><th>reference</th><th>current</th></tr>";
     for (const auto& [k, v] : cj["summary"]["reference"].items()) {
-      const json& other = cj["summary"]["current"].contains(k) ? cj["summary"]["current"][k] : json(nullptr);
-      auto cell = [](const json& x) { return x.is_number() ? Fmt(x.get<double>()) : x.is_null() ? std::string("-") : x.dump(); };
-      html += "<tr><th>" + Escape(k) + "</th><td>" + Escape(cell(v)) + "</td><td>" + Escape(cell(other)) + "</td></tr>";
+      const json& other =
+          cj["summary"]["current"].contains(k) ? cj["summary"]["current"][k] : json(nullptr);
+      auto cell = [](const json& x) {
+        return x.is_number() ? Fmt(x.get<double>()) : x.is_null() ? std::string("-") : x.dump();
+      };
+      html += "<tr><th>" + Escape(k) + "</th><td>" + Escape(cell(v)) + "</td><td>" +
+              Escape(cell(other)) + "</td></tr>";
     }
     html += "</table></section>";
   }

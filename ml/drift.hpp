@@ -31,9 +31,9 @@
 namespace stagegate::ml {
 
 struct DriftColumnOptions {
-  std::string test;                  // empty: by sample size; ks, wasserstein, psi, js or chi2
-  std::optional<double> threshold;   // the test's threshold (alpha for ks and chi2)
-  std::optional<ColumnKind> kind;    // forced kind
+  std::string test;                 // empty: by sample size; ks, wasserstein, psi, js or chi2
+  std::optional<double> threshold;  // the test's threshold (alpha for ks and chi2)
+  std::optional<ColumnKind> kind;   // forced kind
 };
 
 struct DriftOptions {
@@ -66,9 +66,9 @@ struct ColumnDrift {
   std::string role;  // feature, label or prediction
   ColumnKind kind = ColumnKind::kNumeric;
   bool drift = false;
-  std::string decided_by;  // the test whose verdict counts
-  double score = 0;        // that test's value (a p-value for ks and chi2)
-  double threshold = 0;    // what it was compared with (after correction for p-values)
+  std::string decided_by;    // the test whose verdict counts
+  double score = 0;          // that test's value (a p-value for ks and chi2)
+  double threshold = 0;      // what it was compared with (after correction for p-values)
   std::string summary_json;  // {"reference": {...}, "current": {...}}
   std::string tests_json;    // {"ks": {...}, ...}
   Distribution distribution;
@@ -85,7 +85,12 @@ struct DriftReport {
 
 /// Compares the two tables (read with the same column kinds). Bad input (a selected column
 /// missing from one table, a column of another kind, no rows) is kInvalidArgument naming it.
-Result<DriftReport> ComputeDrift(const Table& reference, const Table& current, const DriftOptions& options);
+Result<DriftReport> ComputeDrift(const Table& reference, const Table& current,
+                                 const DriftOptions& options);
+
+/// The same, for tables the caller no longer needs: numeric feature columns are sorted in their
+/// own storage rather than in copies (the tables are left without those columns' values).
+Result<DriftReport> ComputeDrift(Table&& reference, Table&& current, const DriftOptions& options);
 
 /// {"drift_detected", "drifted_columns", "feature_drift", "label_drift", "prediction_drift",
 ///  "concept_drift", "rows", "columns": [{name, role, kind, drift, decided_by, score, threshold,

@@ -798,6 +798,9 @@ struct PlainLayout {
 struct Piece {
   std::uint64_t begin = 0;
   std::uint64_t end = 0;
+  // Where the columns' reservation reaches: the end of the file for the first piece, whose
+  // columns the others are appended to, so that joining copies only the later pieces.
+  std::uint64_t reserve_end = 0;
   std::vector<ColumnBuilder> builders;
   std::size_t rows = 0;
   bool plain = false;  // parsed completely without anything the one-thread reader must handle
@@ -860,9 +863,9 @@ void ParsePlainPiece(int fd, const PlainLayout& layout, const MissingSet& missin
       parsed += line_end + 1 - line;
       line = line_end + 1;
       if (++piece.rows == kRowsBeforeEstimate) {
-        // Reserve for the whole piece from the bytes per row so far (+5%).
+        // Reserve up to reserve_end from the bytes per row so far (+5%).
         const double estimate = static_cast<double>(piece.rows) *
-                                static_cast<double>(piece.end - piece.begin) /
+                                static_cast<double>(piece.reserve_end - piece.begin) /
                                 static_cast<double>(parsed) * 1.05;
         for (auto& builder : piece.builders) builder.Reserve(static_cast<std::size_t>(estimate));
       }
@@ -906,8 +909,12 @@ std::optional<Table> JoinPieces(std::vector<Piece>& pieces) {
     column.name = parts.front().name;
     column.kind = parts.front().kind;
     if (column.kind == ColumnKind::kNumeric) {
+      // The first piece reserved room for the whole file: append the others to it.
+      column.numbers = std::move(parts.front().numbers);
+      column.missing = parts.front().missing;
       ReserveLarge(column.numbers, table.rows);
-      for (auto& part : parts) {
+      for (std::size_t k = 1; k < parts.size(); ++k) {
+        auto& part = parts[k];
         column.numbers.insert(column.numbers.end(), part.numbers.begin(), part.numbers.end());
         column.missing += part.missing;
         std::vector<double>().swap(part.numbers);
@@ -977,6 +984,7 @@ std::optional<Table> ReadPlainCsv(const std::string& path, std::uint64_t begin, 
                         : NextLineStart(fd.get(), begin + (end - begin) * (k + 1) / count, end);
     at = std::max(at, pieces[k].begin);
     pieces[k].end = at;
+    pieces[k].reserve_end = k == 0 ? end : at;
     pieces[k].builders = MakeBuilders(specs);
   }
   std::atomic<bool> stop{false};

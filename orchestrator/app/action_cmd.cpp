@@ -131,7 +131,8 @@ int DriftAction(const ActionOptions& o) {
   for (const auto& c : reference->columns) read.kinds[c.name] = c.kind;
   auto current = ml::ReadTable(o.current, read);
   if (!current) return fail(current.error().message);
-  auto report = ml::ComputeDrift(*reference, *current, options);
+  // The tables are not needed afterwards: their columns are sorted where they are.
+  auto report = ml::ComputeDrift(std::move(*reference), std::move(*current), options);
   if (!report) return fail(report.error().message);
   const nlohmann::json j = ml::DriftReportJson(*report);
   std::printf("drift: %s (%zu reference rows, %zu current rows)\n", report->drift_detected ? "DETECTED" : "none",
