@@ -2,7 +2,7 @@
 """The ML actions against a straightforward scipy/pandas script doing the same work, in one run.
 
     bench/ml_bench.py STAGEGATE_BIN [--ks-rows 10000000] [--rows 1000000]
-        [--boot-rows 200000] [--resamples 200] [--dir DIR]
+        [--boot-rows 200000] [--resamples 200] [--repeat 3] [--dir DIR]
 
 1. KS on two samples of --ks-rows doubles, each in a one-column CSV:
    `stagegate action drift` (reads both files, sorts, KS with scipy's p-value) against
@@ -14,7 +14,8 @@
 3. A paired bootstrap of the ROC AUC difference of two models on --boot-rows labelled rows,
    --resamples resamples: `stagegate action compare --mode evaluate` against numpy drawing the
    indices and sklearn.metrics.roc_auc_score on each resample (what a script would do).
-Each side runs under /usr/bin/time -v for wall time and peak memory. Both read the same files
+Each side runs --repeat times, alternating with the other, and shows its median run; each run
+is under /usr/bin/time -v for wall time and peak memory. Both read the same files
 from the page cache (a first read warms it). Debian's /usr/bin/python3 with python3-pandas and
 python3-scipy.
 """
@@ -128,6 +129,7 @@ def main():
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--boot-rows", type=int, default=200_000)
     ap.add_argument("--resamples", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the median is shown")
     ap.add_argument("--dir", default=None)
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
@@ -147,21 +149,32 @@ def main():
         for f in work.glob("*.csv"):  # warm the page cache for both sides
             f.read_bytes()
 
+        cases = [
+            (f"KS, 2 x {args.ks_rows:,} doubles (CSV in)",
+             [binary, "action", "drift", "--reference", str(work / "ks_a.csv"),
+              "--current", str(work / "ks_b.csv"), "--json", str(work / "ks.json")],
+             ["/usr/bin/python3", str(work / "ks.py"), str(work / "ks_a.csv"), str(work / "ks_b.csv")]),
+            (f"drift report, 2 x {args.rows:,} rows x 50 columns",
+             [binary, "action", "drift", "--reference", str(work / "ref.csv"), "--current",
+              str(work / "cur.csv"), "--json", str(work / "d.json"), "--html", str(work / "d.html")],
+             ["/usr/bin/python3", str(work / "drift.py"), str(work / "ref.csv"), str(work / "cur.csv"),
+              str(work / "s.json")]),
+            (f"ROC AUC bootstrap, {args.boot_rows:,} rows x {args.resamples}",
+             [binary, "action", "compare", "--mode", "evaluate", "--data", str(work / "scored.csv"),
+              "--label", "y", "--champion", "a", "--challenger", "b", "--task", "classification",
+              "--metric", "roc_auc", "--resamples", str(args.resamples), "--json", str(work / "c.json")],
+             ["/usr/bin/python3", str(work / "boot.py"), str(work / "scored.csv"), str(args.resamples)]),
+        ]
         rows = []
-        ours = timed([binary, "action", "drift", "--reference", str(work / "ks_a.csv"),
-                      "--current", str(work / "ks_b.csv"), "--json", str(work / "ks.json")])
-        theirs = timed(["/usr/bin/python3", str(work / "ks.py"), str(work / "ks_a.csv"), str(work / "ks_b.csv")])
-        rows.append((f"KS, 2 x {args.ks_rows:,} doubles (CSV in)", ours, theirs))
-        ours = timed([binary, "action", "drift", "--reference", str(work / "ref.csv"), "--current",
-                      str(work / "cur.csv"), "--json", str(work / "d.json"), "--html", str(work / "d.html")])
-        theirs = timed(["/usr/bin/python3", str(work / "drift.py"), str(work / "ref.csv"),
-                        str(work / "cur.csv"), str(work / "s.json")])
-        rows.append((f"drift report, 2 x {args.rows:,} rows x 50 columns", ours, theirs))
-        ours = timed([binary, "action", "compare", "--mode", "evaluate", "--data", str(work / "scored.csv"),
-                      "--label", "y", "--champion", "a", "--challenger", "b", "--task", "classification",
-                      "--metric", "roc_auc", "--resamples", str(args.resamples), "--json", str(work / "c.json")])
-        theirs = timed(["/usr/bin/python3", str(work / "boot.py"), str(work / "scored.csv"), str(args.resamples)])
-        rows.append((f"ROC AUC bootstrap, {args.boot_rows:,} rows x {args.resamples}", ours, theirs))
+        for name, ours_cmd, theirs_cmd in cases:
+            # The two sides alternate, so that a noisy minute on this shared machine hits both;
+            # each side's median run is reported.
+            ours, theirs = [], []
+            for _ in range(args.repeat):
+                ours.append(timed(ours_cmd))
+                theirs.append(timed(theirs_cmd))
+            median = lambda runs: sorted(runs, key=lambda r: r[0])[len(runs) // 2]  # noqa: E731
+            rows.append((name, median(ours), median(theirs)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
