@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "ml/html.hpp"
 #include "ml/memory.hpp"
 #include "ml/stats.hpp"
 #include "orchestrator/core/suggest.hpp"
@@ -43,12 +44,6 @@ std::vector<double> Present(const Column& c, Column* owned) {
   }
   SortValuesInPlace(out);
   return out;
-}
-
-std::string Fmt(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
 }
 
 json SummaryJson(const NumericSummary& s) {
@@ -209,11 +204,12 @@ Result<ColumnDrift> Numeric(const ColumnPair& pair, const DriftOptions& o, bool 
   // Bin labels for the report.
   const auto& e = *edges;
   if (e.size() == 1) {
-    d.distribution.labels = {"< " + Fmt(e[0]), "= " + Fmt(e[0]), "> " + Fmt(e[0])};
+    d.distribution.labels = {"< " + html::Number(e[0]), "= " + html::Number(e[0]),
+                             "> " + html::Number(e[0])};
   } else {
     for (std::size_t i = 0; i + 1 < e.size(); ++i) {
-      const std::string lo = i == 0 ? "-inf" : Fmt(e[i]);
-      const std::string hi = i + 2 == e.size() ? "+inf" : Fmt(e[i + 1]);
+      const std::string lo = i == 0 ? "-inf" : html::Number(e[i]);
+      const std::string hi = i + 2 == e.size() ? "+inf" : html::Number(e[i + 1]);
       d.distribution.labels.push_back("[" + lo + ", " + hi + ")");
     }
   }
@@ -325,7 +321,8 @@ json ConceptDrift(const Table& ref, const Table& cur, const DriftOptions& o) {
       return {"rmse", n == 0 ? kNan : std::sqrt(sum / static_cast<double>(n))};
     }
     auto text = [](const Column& c, std::size_t i) -> std::string {
-      if (c.kind == ColumnKind::kNumeric) return std::isnan(c.numbers[i]) ? "" : Fmt(c.numbers[i]);
+      if (c.kind == ColumnKind::kNumeric)
+        return std::isnan(c.numbers[i]) ? "" : html::Number(c.numbers[i]);
       return c.codes[i] < 0 ? "" : c.categories[static_cast<std::size_t>(c.codes[i])];
     };
     std::size_t hits = 0, n = 0;
@@ -354,29 +351,6 @@ json ConceptDrift(const Table& ref, const Table& cur, const DriftOptions& o) {
           {"drift", std::isfinite(change) && std::fabs(change) >= o.concept_threshold}};
 }
 
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // Overlaid bars: reference (grey) and current (orange) proportions per bin or category.
 std::string Svg(const Distribution& d) {
   constexpr std::size_t kMaxBars = 30;
@@ -386,25 +360,27 @@ std::string Svg(const Distribution& d) {
   for (std::size_t i = 0; i < n; ++i) top = std::max({top, d.reference[i], d.current[i]});
   if (top <= 0) top = 1;
   const double slot = (width - left) / static_cast<double>(std::max<std::size_t>(n, 1));
-  std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Fmt(width) +
-                    "\" height=\"" + Fmt(height + bottom) + "\" role=\"img\">";
-  svg += "<line x1=\"" + Fmt(left) + "\" y1=\"" + Fmt(height) + "\" x2=\"" + Fmt(width) +
-         "\" y2=\"" + Fmt(height) + "\" stroke=\"#999\"/>";
-  svg += "<text x=\"0\" y=\"12\" font-size=\"10\">" + Fmt(top) + "</text>";
+  std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + html::Number(width) +
+                    "\" height=\"" + html::Number(height + bottom) + "\" role=\"img\">";
+  svg += "<line x1=\"" + html::Number(left) + "\" y1=\"" + html::Number(height) + "\" x2=\"" +
+         html::Number(width) + "\" y2=\"" + html::Number(height) + "\" stroke=\"#999\"/>";
+  svg += "<text x=\"0\" y=\"12\" font-size=\"10\">" + html::Number(top) + "</text>";
   for (std::size_t i = 0; i < n; ++i) {
     const double x = left + slot * static_cast<double>(i);
     const double hr = d.reference[i] / top * (height - 10);
     const double hc = d.current[i] / top * (height - 10);
-    svg += "<rect class=\"ref\" x=\"" + Fmt(x + slot * 0.1) + "\" y=\"" + Fmt(height - hr) +
-           "\" width=\"" + Fmt(slot * 0.8) + "\" height=\"" + Fmt(hr) + "\"><title>reference " +
-           Escape(d.labels[i]) + ": " + Fmt(d.reference[i]) + "</title></rect>";
-    svg += "<rect class=\"cur\" x=\"" + Fmt(x + slot * 0.3) + "\" y=\"" + Fmt(height - hc) +
-           "\" width=\"" + Fmt(slot * 0.4) + "\" height=\"" + Fmt(hc) + "\"><title>current " +
-           Escape(d.labels[i]) + ": " + Fmt(d.current[i]) + "</title></rect>";
+    svg += "<rect class=\"ref\" x=\"" + html::Number(x + slot * 0.1) + "\" y=\"" +
+           html::Number(height - hr) + "\" width=\"" + html::Number(slot * 0.8) + "\" height=\"" +
+           html::Number(hr) + "\"><title>reference " + html::Escape(d.labels[i]) + ": " +
+           html::Number(d.reference[i]) + "</title></rect>";
+    svg += "<rect class=\"cur\" x=\"" + html::Number(x + slot * 0.3) + "\" y=\"" +
+           html::Number(height - hc) + "\" width=\"" + html::Number(slot * 0.4) + "\" height=\"" +
+           html::Number(hc) + "\"><title>current " + html::Escape(d.labels[i]) + ": " +
+           html::Number(d.current[i]) + "</title></rect>";
     if (n <= 12) {
-      svg += "<text x=\"" + Fmt(x + slot / 2) + "\" y=\"" + Fmt(height + 14) +
-             "\" font-size=\"9\" text-anchor=\"middle\">" + Escape(d.labels[i].substr(0, 18)) +
-             "</text>";
+      svg += "<text x=\"" + html::Number(x + slot / 2) + "\" y=\"" + html::Number(height + 14) +
+             "\" font-size=\"9\" text-anchor=\"middle\">" +
+             html::Escape(d.labels[i].substr(0, 18)) + "</text>";
     }
   }
   svg += "</svg>";
@@ -654,60 +630,61 @@ json DriftReportJson(const DriftReport& r) {
 std::string DriftReportHtml(const DriftReport& r, const std::string& reference_name,
                             const std::string& current_name) {
   const json j = DriftReportJson(r);
-  std::string html =
-      "<!doctype html><html><head><meta charset=\"utf-8\"><title>stagegate drift "
-      "report</title><style>"
+  std::string page = html::PageStart(
+      "stagegate drift report",
       "body{font-family:sans-serif;margin:2em;max-width:60em}"
       ".ref{fill:#9aa5b1}.cur{fill:#e8833a;fill-opacity:.85}"
       ".drift{color:#b00020}.ok{color:#2e7d32}table{border-collapse:collapse}"
       "td,th{border:1px solid #ddd;padding:2px 8px;text-align:right}th{text-align:left}"
-      "section{border-top:1px solid #ccc;margin-top:1.5em}.note{color:#666;font-size:90%}"
-      "</style></head><body>";
-  html += "<h1>Drift report: <span class=\"" +
+      "section{border-top:1px solid #ccc;margin-top:1.5em}.note{color:#666;font-size:90%}");
+  page += "<h1>Drift report: <span class=\"" +
           std::string(r.drift_detected ? "drift\">drift detected" : "ok\">no drift") +
           "</span></h1>";
-  html += "<p>Reference <code>" + Escape(reference_name) + "</code> (" +
+  page += "<p>Reference <code>" + html::Escape(reference_name) + "</code> (" +
           std::to_string(r.reference_rows) + " rows) against current <code>" +
-          Escape(current_name) + "</code> (" + std::to_string(r.current_rows) +
+          html::Escape(current_name) + "</code> (" + std::to_string(r.current_rows) +
           " rows). Columns worst first. <span class=\"ref\">&#9632;</span> reference, "
           "<span class=\"cur\" style=\"color:#e8833a\">&#9632;</span> current.</p>";
   if (!j["concept_drift"].empty()) {
     const json& c = j["concept_drift"];
-    html += "<p>Concept drift: " + Escape(c["metric"].get<std::string>()) + " " +
-            Escape(c["reference"].dump()) + " &rarr; " + Escape(c["current"].dump()) +
+    page += "<p>Concept drift: " + html::Escape(c["metric"].get<std::string>()) + " " +
+            html::Escape(c["reference"].dump()) + " &rarr; " + html::Escape(c["current"].dump()) +
             (c["drift"].get<bool>() ? " <b class=\"drift\">drift</b>" : "") + "</p>";
   }
   for (std::size_t i = 0; i < r.columns.size(); ++i) {
     const auto& c = r.columns[i];
     const json& cj = j["columns"][i];
-    html += "<section><h2>" + Escape(c.name) + " <small>(" + c.role + ", " +
+    page += "<section><h2>" + html::Escape(c.name) + " <small>(" + c.role + ", " +
             cj["kind"].get<std::string>() + ")</small> <span class=\"" +
             (c.drift ? "drift\">drift" : "ok\">no drift") + "</span></h2>";
-    html += "<p>Decided by <b>" + c.decided_by + "</b>: " + Fmt(c.score) +
-            (IsPValueTest(c.decided_by) ? " &lt; " : " &ge; ") + Fmt(c.threshold) +
+    page += "<p>Decided by <b>" + c.decided_by + "</b>: " + html::Number(c.score) +
+            (IsPValueTest(c.decided_by) ? " &lt; " : " &ge; ") + html::Number(c.threshold) +
             (c.drift ? " (yes)" : " (no)") + "</p>";
-    html += Svg(c.distribution);
-    html += "<table><tr><th>test</th><th>value</th></tr>";
+    page += Svg(c.distribution);
+    page += "<table><tr><th>test</th><th>value</th></tr>";
     for (const auto& [test, values] : cj["tests"].items()) {
       for (const auto& [k, v] : values.items()) {
-        html += "<tr><th>" + Escape(test + " " + k) + "</th><td>" +
-                Escape(v.is_number() ? Fmt(v.get<double>()) : v.dump()) + "</td></tr>";
+        page += "<tr><th>" + html::Escape(test + " " + k) + "</th><td>" +
+                html::Escape(v.is_number() ? html::Number(v.get<double>()) : v.dump()) +
+                "</td></tr>";
       }
     }
-    html += "</table><table><tr><th></th><th>reference</th><th>current</th></tr>";
+    page += "</table><table><tr><th></th><th>reference</th><th>current</th></tr>";
     for (const auto& [k, v] : cj["summary"]["reference"].items()) {
       const json& other =
           cj["summary"]["current"].contains(k) ? cj["summary"]["current"][k] : json(nullptr);
       auto cell = [](const json& x) {
-        return x.is_number() ? Fmt(x.get<double>()) : x.is_null() ? std::string("-") : x.dump();
+        return x.is_number() ? html::Number(x.get<double>())
+               : x.is_null() ? std::string("-")
+                             : x.dump();
       };
-      html += "<tr><th>" + Escape(k) + "</th><td>" + Escape(cell(v)) + "</td><td>" +
-              Escape(cell(other)) + "</td></tr>";
+      page += "<tr><th>" + html::Escape(k) + "</th><td>" + html::Escape(cell(v)) + "</td><td>" +
+              html::Escape(cell(other)) + "</td></tr>";
     }
-    html += "</table></section>";
+    page += "</table></section>";
   }
-  html += "</body></html>\n";
-  return html;
+  page += "</body></html>\n";
+  return page;
 }
 
 }  // namespace stagegate::ml

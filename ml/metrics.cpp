@@ -740,6 +740,7 @@ Result<BootstrapInterval> PairedBootstrap(Metric metric, std::span<const double>
   const double tail = (1.0 - options.confidence) / 2.0;
   result.lower = Quantile(differences, tail);
   result.upper = Quantile(differences, 1.0 - tail);
+  result.differences = std::move(differences);
   return result;
 }
 

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ml/table.hpp"
 #include "orchestrator/core/result.hpp"
@@ -122,6 +123,7 @@ struct BootstrapInterval {
   /// Resamples where the metric is undefined for either model (ROC AUC and log loss on a
   /// resample with one class only); left out of the interval.
   std::size_t undefined_resamples = 0;
+  std::vector<double> differences;  // each defined resample's difference, ascending
 };
 
 /// Draws `resamples` samples of size n with replacement (the same indices for both models),

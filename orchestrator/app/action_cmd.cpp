@@ -17,6 +17,7 @@
 #include "orchestrator/app/registries.hpp"
 #include "orchestrator/config/config_loader.hpp"
 #include "orchestrator/core/units.hpp"
+#include "ml/compare_report.hpp"
 #include "ml/drift.hpp"
 #include "ml/metrics.hpp"
 #include "ml/table.hpp"
@@ -247,6 +248,11 @@ int CompareEvaluateAction(const ActionOptions& o) {
               o.min_improvement);
   const std::string json_path = ReportPath(o.json, "compare", ".json");
   if (!json_path.empty() && !WriteFile(json_path, report.dump(2) + "\n", "compare")) return 2;
+  const std::string html_path = ReportPath(o.html, "compare", ".html");
+  if (!html_path.empty() &&
+      !WriteFile(html_path, ml::CompareReportHtml(report, interval->differences, o.data), "compare")) {
+    return 2;
+  }
   char buf[64];
   auto num = [&buf](double v) {
     std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -377,6 +383,12 @@ int CompareMetricsAction(const ActionOptions& o) {
   std::printf("compare: %s. %s\n", verdict == "pass" ? "PASS" : "FAIL", reason.c_str());
   const std::string json_path = ReportPath(o.json, "compare", ".json");
   if (!json_path.empty() && !WriteFile(json_path, report.dump(2) + "\n", "compare")) return 2;
+  const std::string html_path = ReportPath(o.html, "compare", ".html");
+  if (!html_path.empty() &&
+      !WriteFile(html_path, ml::CompareReportHtml(report, {}, "model " + o.model + " in the registry"),
+                 "compare")) {
+    return 2;
+  }
   WriteOutputs({{"verdict", verdict}, {"summary", reason}});
   return verdict == "pass" ? 0 : 1;
 }
@@ -429,6 +441,7 @@ CLI::App* AddActionCommand(CLI::App& app, ActionOptions& o) {
   compare->add_option("--resamples", o.resamples, "Bootstrap resamples")->capture_default_str();
   compare->add_option("--seed", o.seed, "Bootstrap seed")->capture_default_str();
   compare->add_option("--json", o.json, "Write the JSON report here");
+  compare->add_option("--html", o.html, "Write the HTML report here");
   compare->add_option("--registry", o.registry, "metrics mode: the configured registry (default: the only one)");
   compare->add_option("--config", o.config, "metrics mode: the server config with the registry (default $STAGEGATE_CONFIG)");
   compare->add_option("--if-no-champion", o.if_no_champion, "metrics mode: pass or fail when there is no champion")

@@ -13,10 +13,10 @@ const std::vector<ActionInfo>& BuiltinActions() {
       {"registry.set_tag", {"registry", "model", "version", "key", "value"}},
       {"registry.set_alias", {"registry", "model", "version", "alias"}},
       {"registry.delete_alias", {"registry", "model", "alias"}},
-      // The ML actions: accepted by the validator, not run by this version yet.
+      // The ML actions, run on a worker as `stagegate action NAME --key value`.
       {"compare",
        {"mode", "data", "label", "champion", "challenger", "task", "metric", "min_improvement",
-        "positive_label", "threshold", "confidence", "resamples", "seed", "json",
+        "positive_label", "threshold", "confidence", "resamples", "seed", "json", "html",
         // metrics mode (through the registry)
         "registry", "model", "challenger_version", "champion_alias", "champion_stage", "direction", "if_no_champion", "config"}},
       {"drift", {"reference", "current", "config", "label", "prediction", "features", "json", "html"}},

@@ -149,6 +149,7 @@ def test_drift_retrains_and_the_gate_promotes_the_better_model(server, double, l
                             "promote": "succeeded", "passed": "succeeded", "rejected": "skipped"}, gate
     compare = json.loads(artifact(gate, "compare", "compare.json").read_text())
     assert compare["verdict"] == "pass"
+    assert '<span class="pass">pass</span>' in artifact(gate, "compare", "compare.html").read_text()
     assert compare["metric"] == "roc_auc" and compare["rows"] == 3000
     assert compare["challenger"] > compare["champion"] + 0.005
     assert compare["interval"][0] > 0.005  # decided on the bootstrap interval's lower bound

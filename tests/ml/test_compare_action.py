@@ -6,6 +6,7 @@ bad input is exit code 2 naming the problem."""
 import csv
 import json
 import math
+import re
 import os
 import subprocess
 
@@ -136,3 +137,27 @@ def test_bad_input_is_exit_code_2(tmp_path):
     assert r.returncode == 2 and "--model is required with --mode metrics" in r.stderr, r.stderr
     r = subprocess.run([stagegate_bin(), "action", "compare", "--mode", "guess"], capture_output=True, text=True)
     assert r.returncode == 2 and "--mode must be evaluate or metrics" in r.stderr, r.stderr
+
+
+def test_html_report_shows_the_verdict_and_every_resample(tmp_path):
+    plain, *_ = scored(tmp_path, 800, 5, gap=0.02)
+    path = plain.rename(tmp_path / "s<&>.csv")  # names are escaped on the page
+    r = compare("--data", path, "--label", "label", "--champion", "old", "--challenger", "new",
+                "--metric", "roc_auc", "--resamples", "250", "--min-improvement", "0.5",
+                "--json", tmp_path / "c.json", "--html", tmp_path / "c.html")
+    assert r.returncode == 1, r.stdout + r.stderr  # no model gains half a point of AUC
+    report = json.loads((tmp_path / "c.json").read_text())
+    page = (tmp_path / "c.html").read_text()
+    assert '<span class="fail">fail</span>' in page
+    escaped = str(path).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert f"<code>{escaped}</code>, 800 rows" in page and "s<&>" not in page
+    assert "<tr><th>resamples</th><td>250</td></tr>" in page
+    # The histogram's bars hold every resample once; the required gain is marked.
+    counts = [int(n) for n in re.findall(r"<title>(\d+) resamples from", page)]
+    assert sum(counts) == 250 - report["undefined_resamples"]
+    assert "needed 0.5</text>" in page and page.count("<svg") == 1
+    # Inside a task the page goes to the artifacts next to the JSON report.
+    env = dict(os.environ, STAGEGATE_ARTIFACTS=str(tmp_path))
+    compare("--data", path, "--label", "label", "--champion", "old", "--challenger", "new",
+            "--metric", "accuracy", "--resamples", "20", env=env)
+    assert "accuracy (higher is better)" in (tmp_path / "compare.html").read_text()

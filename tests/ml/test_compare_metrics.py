@@ -63,6 +63,11 @@ def test_challenger_beats_the_alias_champion_by_the_required_margin(double, conf
     assert report["champion"]["version"] == champion and report["champion"]["value"] == 0.90
     assert report["challenger"]["value"] == 0.93
     assert abs(report["difference"] - 0.03) < 1e-12 and report["interval"] == [report["difference"]] * 2
+    r, _ = compare(config, tmp_path, "--challenger-version", challenger, "--champion-alias", "champion",
+                   "--html", str(tmp_path / "m.html"))
+    page = (tmp_path / "m.html").read_text()
+    assert '<span class="pass">pass</span>' in page and "model churn in the registry" in page
+    assert f"value 0.9, version {champion}" in page and "<svg" not in page  # no resamples here
 
     r, report = compare(config, tmp_path, "--challenger-version", challenger, "--champion-alias", "champion",
                         "--min-improvement", "0.05")
