@@ -1002,6 +1002,12 @@ std::optional<Table> ReadPlainCsv(const std::string& path, std::uint64_t begin, 
   for (const auto& piece : pieces) {
     if (!piece.plain) return std::nullopt;
   }
+  // A file still being written may have grown past `end` mid-line: the last line read could
+  // be a cut-off value. The one-thread reader reads to wherever the file ends.
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0 || static_cast<std::uint64_t>(info.st_size) != end) {
+    return std::nullopt;
+  }
   return JoinPieces(pieces);
 }
 
