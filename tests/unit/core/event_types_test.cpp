@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/support/databricks_events.hpp"
+
 namespace stagegate {
 namespace {
 
@@ -18,33 +20,12 @@ TEST(CanonicalizeEventTypeTest, CanonicalNamesMapToThemselves) {
   }
 }
 
-struct Spelling {
-  const char* spelling;
-  const char* type;
-  const char* to_stage;
-};
-
 TEST(CanonicalizeEventTypeTest, MapsAllTwelveDatabricksNames) {
-  const Spelling cases[] = {
-      {"MODEL_VERSION_CREATED", "model_version.created", ""},
-      {"MODEL_VERSION_TRANSITIONED_STAGE", "model_version.stage_transitioned", ""},
-      {"TRANSITION_REQUEST_CREATED", "transition_request.created", ""},
-      {"COMMENT_CREATED", "comment.created", ""},
-      {"REGISTERED_MODEL_CREATED", "registered_model.created", ""},
-      {"MODEL_VERSION_TAG_SET", "model_version_tag.set", ""},
-      {"MODEL_VERSION_TRANSITIONED_TO_STAGING", "model_version.stage_transitioned", "Staging"},
-      {"MODEL_VERSION_TRANSITIONED_TO_PRODUCTION", "model_version.stage_transitioned",
-       "Production"},
-      {"MODEL_VERSION_TRANSITIONED_TO_ARCHIVED", "model_version.stage_transitioned", "Archived"},
-      {"TRANSITION_REQUEST_TO_STAGING_CREATED", "transition_request.created", "Staging"},
-      {"TRANSITION_REQUEST_TO_PRODUCTION_CREATED", "transition_request.created", "Production"},
-      {"TRANSITION_REQUEST_TO_ARCHIVED_CREATED", "transition_request.created", "Archived"},
-  };
-  for (const auto& c : cases) {
-    const auto got = CanonicalizeEventType(c.spelling);
-    ASSERT_TRUE(got) << c.spelling;
-    EXPECT_EQ(got->type, c.type) << c.spelling;
-    EXPECT_EQ(got->to_stage, c.to_stage) << c.spelling;
+  for (const auto& c : fixtures::kDatabricksEventNames) {
+    const auto got = CanonicalizeEventType(c.name);
+    ASSERT_TRUE(got) << c.name;
+    EXPECT_EQ(got->type, c.type) << c.name;
+    EXPECT_EQ(got->to_stage, c.to_stage) << c.name;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/support/databricks_events.hpp"
 #include "webhooks/signature.hpp"
 
 namespace stagegate::webhooks {
@@ -30,39 +31,18 @@ Error MustFail(Scheme scheme, const HeaderList& headers, std::string_view body) 
 
 // ---- Databricks ----
 
-struct DatabricksCase {
-  const char* event;
-  const char* type;
-  const char* to_stage;
-};
-
 TEST(NormalizeDatabricksTest, MapsAllTwelveEventNames) {
-  const DatabricksCase cases[] = {
-      {"MODEL_VERSION_CREATED", "model_version.created", ""},
-      {"MODEL_VERSION_TRANSITIONED_STAGE", "model_version.stage_transitioned", ""},
-      {"TRANSITION_REQUEST_CREATED", "transition_request.created", ""},
-      {"COMMENT_CREATED", "comment.created", ""},
-      {"REGISTERED_MODEL_CREATED", "registered_model.created", ""},
-      {"MODEL_VERSION_TAG_SET", "model_version_tag.set", ""},
-      {"MODEL_VERSION_TRANSITIONED_TO_STAGING", "model_version.stage_transitioned", "Staging"},
-      {"MODEL_VERSION_TRANSITIONED_TO_PRODUCTION", "model_version.stage_transitioned",
-       "Production"},
-      {"MODEL_VERSION_TRANSITIONED_TO_ARCHIVED", "model_version.stage_transitioned", "Archived"},
-      {"TRANSITION_REQUEST_TO_STAGING_CREATED", "transition_request.created", "Staging"},
-      {"TRANSITION_REQUEST_TO_PRODUCTION_CREATED", "transition_request.created", "Production"},
-      {"TRANSITION_REQUEST_TO_ARCHIVED_CREATED", "transition_request.created", "Archived"},
-  };
-  for (const auto& c : cases) {
-    json body = {{"event", c.event},
+  for (const auto& c : fixtures::kDatabricksEventNames) {
+    json body = {{"event", c.name},
                  {"webhook_id", "c5596721253c4b429368cf6f4341b88a"},
                  {"event_timestamp", 1589859029343},
                  {"model_name", "churn"},
                  {"version", "3"}};
     const auto n = MustNormalize(Scheme::kDatabricks, {}, body.dump());
     EXPECT_FALSE(n.ping);
-    EXPECT_EQ(n.event.type, c.type) << c.event;
-    EXPECT_EQ(n.event.raw_type, c.event);
-    EXPECT_EQ(n.event.to_stage, c.to_stage) << c.event;
+    EXPECT_EQ(n.event.type, c.type) << c.name;
+    EXPECT_EQ(n.event.raw_type, c.name);
+    EXPECT_EQ(n.event.to_stage, c.to_stage) << c.name;
     EXPECT_EQ(n.event.model_name, "churn");
     EXPECT_EQ(n.event.model_version, "3");
     EXPECT_EQ(n.event.sent_at_ms, 1589859029343);
