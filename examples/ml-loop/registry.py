@@ -44,6 +44,9 @@ def call(method, path, body=None, query=None):
         except ValueError:
             error = {}
         raise RegistryError(e.code, error.get("error_code", "?"), error.get("message", e.reason)) from None
+    except urllib.error.URLError as e:
+        sys.exit(f"cannot reach the MLflow server at {tracking_uri()} ({e.reason}): start it, or set "
+                 "MLFLOW_TRACKING_URI (in the pipelines' env:) to where it runs")
     return json.loads(text) if text else {}
 
 

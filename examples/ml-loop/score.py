@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--alias", default="champion")
     args = ap.parse_args()
+    if not pathlib.Path(args.data).is_file():
+        sys.exit(f"{args.data}: no such file; run generate.py first (it writes data/ next to it)")
     try:
         champion = registry.version_by_alias(args.model, args.alias)
         challenger = registry.get_version(args.model, args.challenger_version)

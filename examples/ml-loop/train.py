@@ -98,6 +98,8 @@ def main():
     args = ap.parse_args()
     frames = []
     for path in args.data:
+        if not pathlib.Path(path).is_file():
+            sys.exit(f"{path}: no such file; run generate.py first (it writes data/ next to it)")
         frame = pd.read_csv(path)
         missing = [c for c in NUMERIC + CATEGORICAL + [LABEL] if c not in frame.columns]
         if missing:

@@ -153,7 +153,7 @@ int DriftAction(const ActionOptions& o) {
   std::string drifted;
   for (const auto& name : j["drifted_columns"]) drifted += (drifted.empty() ? "" : ",") + name.get<std::string>();
   WriteOutputs({{"drift_detected", report->drift_detected ? "true" : "false"}, {"drifted_columns", drifted}});
-  return report->drift_detected ? 1 : 0;
+  return report->drift_detected && !o.report_only ? 1 : 0;
 }
 
 // Champion vs challenger on one labelled dataset holding both models' predictions or scores.
@@ -421,6 +421,8 @@ CLI::App* AddActionCommand(CLI::App& app, ActionOptions& o) {
   drift->add_option("--features", o.features, "Feature columns (default: every shared column)")->delimiter(',');
   drift->add_option("--json", o.json, "Write the JSON report here");
   drift->add_option("--html", o.html, "Write the HTML report here");
+  drift->add_flag("--report-only", o.report_only,
+                  "Exit 0 when there is drift (report it only); bad input still exits 2");
   drift->callback([&o] { o.action = "drift"; });
 
   auto* compare = action->add_subcommand("compare", "Champion vs challenger");

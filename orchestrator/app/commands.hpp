@@ -108,6 +108,7 @@ struct ActionOptions {
   std::string prediction;
   std::vector<std::string> features;
   std::string html;
+  bool report_only = false;  // drift: exit 0 on drift (bad input still exits 2)
   // compare
   std::string mode;
   std::string data;

@@ -19,7 +19,7 @@ const std::vector<ActionInfo>& BuiltinActions() {
         "positive_label", "threshold", "confidence", "resamples", "seed", "json", "html",
         // metrics mode (through the registry)
         "registry", "model", "challenger_version", "champion_alias", "champion_stage", "direction", "if_no_champion", "config"}},
-      {"drift", {"reference", "current", "config", "label", "prediction", "features", "json", "html"}},
+      {"drift", {"reference", "current", "config", "label", "prediction", "features", "json", "html", "report_only"}},
       {"validate-model",
        {"path", "require_signature", "require_input_example", "required_flavor", "required_metadata",
         "max_size", "json"}},

@@ -134,7 +134,7 @@ def test_drift_retrains_and_the_gate_promotes_the_better_model(server, double, l
 
     monitor = finished_run(server, "drift-monitor")
     assert monitor["status"] == "succeeded", explain(server, monitor)
-    assert states(monitor) == {"drift": "failed", "retrain": "succeeded"}, monitor
+    assert states(monitor) == {"drift": "succeeded", "retrain": "succeeded"}, monitor
     drift = json.loads(artifact(monitor, "drift", "drift.json").read_text())
     assert drift["drift_detected"] is True
     # generate.py shifts charges, support calls, contracts and the churn rate, nothing else.

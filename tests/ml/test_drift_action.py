@@ -186,6 +186,17 @@ def test_bad_input_is_exit_code_2_naming_the_problem(tmp_path):
     assert r.returncode == 2 and "did you mean 'age'" in r.stderr, r.stderr
 
 
+def test_report_only_exits_0_on_drift_but_2_on_bad_input(tmp_path):
+    ref, cur = make_data(tmp_path, 400, 300, shift=1)
+    out = tmp_path / "d.json"
+    r = drift("--reference", ref, "--current", cur, "--json", out, "--report-only")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(out.read_text())["drift_detected"] is True  # reported all the same
+    assert drift("--reference", ref, "--current", cur).returncode == 1
+    r = drift("--reference", ref, "--current", tmp_path / "missing.csv", "--report-only")
+    assert r.returncode == 2 and "missing.csv" in r.stderr, r.stderr
+
+
 def test_uses_drift_runs_as_a_pipeline_task_with_outputs(tmp_path):
     ref, cur = make_data(tmp_path, 300, 300, shift=1)
     pipeline = tmp_path / "monitor.yaml"
