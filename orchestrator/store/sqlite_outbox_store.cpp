@@ -60,6 +60,19 @@ OutboxEntry Row(const Statement& s) {
   return e;
 }
 
+// The columns an entry's progress changes, in this order from `first` on: the INSERT and
+// the UPDATE bind them alike.
+void BindProgress(Statement& s, int first, const OutboxEntry& e) {
+  s.Bind(first, std::string_view(OutboxStateName(e.state)));
+  s.Bind(first + 1, static_cast<std::int64_t>(e.attempts));
+  s.Bind(first + 2, e.last_error);
+  s.Bind(first + 3, e.response_json);
+  s.Bind(first + 4, e.updated_ms);
+  s.Bind(first + 5, e.next_attempt_ms);
+  s.Bind(first + 6, e.deadline_ms);
+  s.Bind(first + 7, e.delivered_ms);
+}
+
 }  // namespace
 
 struct SqliteOutboxStore::Impl {
@@ -112,10 +125,10 @@ Result<std::shared_ptr<SqliteOutboxStore>> SqliteOutboxStore::Open(const std::st
 Result<OutboxEntry> SqliteOutboxStore::Enqueue(const OutboxEntry& e) {
   std::lock_guard lock(impl_->mutex);
   Statement s(impl_->db,
-              "INSERT INTO outbox (key, run_id, task_id, action, registry, request_json, state, "
-              "attempts, last_error, response_json, created_ms, updated_ms, next_attempt_ms, "
-              "deadline_ms, delivered_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-              "?12, ?13, ?14, ?15) ON CONFLICT (key) DO NOTHING");
+              "INSERT INTO outbox (key, run_id, task_id, action, registry, request_json, "
+              "created_ms, state, attempts, last_error, response_json, updated_ms, "
+              "next_attempt_ms, deadline_ms, delivered_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+              "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (key) DO NOTHING");
   if (!s.ok()) return Fail(ErrorCode::kUnavailable, s.error());
   s.Bind(1, e.key);
   s.Bind(2, e.run_id);
@@ -123,15 +136,8 @@ Result<OutboxEntry> SqliteOutboxStore::Enqueue(const OutboxEntry& e) {
   s.Bind(4, e.action);
   s.Bind(5, e.registry);
   s.Bind(6, e.request_json);
-  s.Bind(7, std::string_view(OutboxStateName(e.state)));
-  s.Bind(8, static_cast<std::int64_t>(e.attempts));
-  s.Bind(9, e.last_error);
-  s.Bind(10, e.response_json);
-  s.Bind(11, e.created_ms);
-  s.Bind(12, e.updated_ms);
-  s.Bind(13, e.next_attempt_ms);
-  s.Bind(14, e.deadline_ms);
-  s.Bind(15, e.delivered_ms);
+  s.Bind(7, e.created_ms);
+  BindProgress(s, 8, e);
   if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(Failed(impl_->db).error());
   auto stored = impl_->One("WHERE key = ?1", [&](Statement& q) { q.Bind(1, e.key); });
   if (!stored) return tl::unexpected(stored.error());
@@ -147,14 +153,7 @@ Result<void> SqliteOutboxStore::Update(const OutboxEntry& e) {
               "WHERE id = ?1");
   if (!s.ok()) return Fail(ErrorCode::kUnavailable, s.error());
   s.Bind(1, e.id);
-  s.Bind(2, std::string_view(OutboxStateName(e.state)));
-  s.Bind(3, static_cast<std::int64_t>(e.attempts));
-  s.Bind(4, e.last_error);
-  s.Bind(5, e.response_json);
-  s.Bind(6, e.updated_ms);
-  s.Bind(7, e.next_attempt_ms);
-  s.Bind(8, e.deadline_ms);
-  s.Bind(9, e.delivered_ms);
+  BindProgress(s, 2, e);
   if (sqlite3_step(s.get()) != SQLITE_DONE) return Failed(impl_->db);
   if (sqlite3_changes(impl_->db) != 1) {
     return Fail(ErrorCode::kNotFound, "no outbox entry " + std::to_string(e.id));
