@@ -28,21 +28,27 @@ namespace {
 
 using nlohmann::json;
 
-// Where a report goes: the flag's path, or the task's artifacts directory, or nowhere.
-std::string ReportPath(const std::string& given, const std::string& action, const char* extension) {
-  if (!given.empty()) return given;
-  if (const char* artifacts = std::getenv("STAGEGATE_ARTIFACTS"); artifacts != nullptr && *artifacts) {
-    return (std::filesystem::path(artifacts) / (action + extension)).string();
-  }
-  return {};
+// Reports bad input of `action` on stderr; returns its exit code, 2.
+int BadInput(const char* action, const std::string& message) {
+  std::fprintf(stderr, "stagegate action %s: %s\n", action, message.c_str());
+  return 2;
 }
 
-bool WriteFile(const std::string& path, const std::string& text, const char* action) {
+// Writes a report to the flag's path, or else into the task's artifacts directory as
+// <action><extension>, or nowhere; `make` builds the text only when it is written. False
+// (after saying so) when the file cannot be written.
+template <class Make>
+bool WriteReport(const std::string& given, const char* action, const char* extension, Make make) {
+  std::string path = given;
+  if (const char* artifacts = std::getenv("STAGEGATE_ARTIFACTS"); path.empty() && artifacts != nullptr && *artifacts) {
+    path = (std::filesystem::path(artifacts) / (std::string(action) + extension)).string();
+  }
+  if (path.empty()) return true;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
+  out << make();
   out.close();
   if (!out) {
-    std::fprintf(stderr, "stagegate action %s: cannot write %s\n", action, path.c_str());
+    BadInput(action, "cannot write " + path);
     return false;
   }
   return true;
@@ -71,9 +77,7 @@ int ValidateModelAction(const ActionOptions& o) {
   if (!o.max_size.empty()) {
     auto bytes = ParseByteSize(o.max_size);
     if (!bytes) {
-      std::fprintf(stderr, "stagegate action validate-model: --max-size %s: %s\n", o.max_size.c_str(),
-                   bytes.error().message.c_str());
-      return 2;
+      return BadInput("validate-model", "--max-size " + o.max_size + ": " + bytes.error().message);
     }
     options.max_total_bytes = *bytes;
   }
@@ -86,9 +90,8 @@ int ValidateModelAction(const ActionOptions& o) {
   }
   const ml::ValidationReport report = ml::ValidateModel(o.path, options);
   std::fputs(ml::ValidationReportText(report).c_str(), stdout);
-  const std::string json_path = ReportPath(o.json, "validate-model", ".json");
-  if (!json_path.empty() &&
-      !WriteFile(json_path, ml::ValidationReportJson(report).dump(2) + "\n", "validate-model")) {
+  if (!WriteReport(o.json, "validate-model", ".json",
+                   [&] { return ml::ValidationReportJson(report).dump(2) + "\n"; })) {
     return 2;
   }
   std::string failed;
@@ -100,10 +103,7 @@ int ValidateModelAction(const ActionOptions& o) {
 }
 
 int DriftAction(const ActionOptions& o) {
-  auto fail = [](const std::string& message) {
-    std::fprintf(stderr, "stagegate action drift: %s\n", message.c_str());
-    return 2;
-  };
+  const auto fail = [](const std::string& message) { return BadInput("drift", message); };
   ml::DriftOptions options;
   if (!o.config.empty()) {
     auto parsed = ml::ParseDriftConfig(o.config);
@@ -143,11 +143,9 @@ int DriftAction(const ActionOptions& o) {
                 c.role.c_str(), c.kind == ml::ColumnKind::kNumeric ? "numeric" : "categorical",
                 c.decided_by.c_str(), c.score, c.threshold);
   }
-  const std::string json_path = ReportPath(o.json, "drift", ".json");
-  if (!json_path.empty() && !WriteFile(json_path, j.dump(2) + "\n", "drift")) return 2;
-  const std::string html_path = ReportPath(o.html, "drift", ".html");
-  if (!html_path.empty() &&
-      !WriteFile(html_path, ml::DriftReportHtml(*report, o.reference, o.current), "drift")) {
+  if (!WriteReport(o.json, "drift", ".json", [&] { return j.dump(2) + "\n"; }) ||
+      !WriteReport(o.html, "drift", ".html",
+                   [&] { return ml::DriftReportHtml(*report, o.reference, o.current); })) {
     return 2;
   }
   std::string drifted;
@@ -160,10 +158,7 @@ int DriftAction(const ActionOptions& o) {
 // The verdict compares the bootstrap interval of (challenger - champion) with min_improvement,
 // in the metric's better direction: pass when the whole interval shows at least that gain.
 int CompareEvaluateAction(const ActionOptions& o) {
-  auto fail = [](const std::string& message) {
-    std::fprintf(stderr, "stagegate action compare: %s\n", message.c_str());
-    return 2;
-  };
+  const auto fail = [](const std::string& message) { return BadInput("compare", message); };
   for (const auto& [flag, value] : {std::pair{"--data", o.data}, {"--label", o.label},
                                     {"--champion", o.champion}, {"--challenger", o.challenger},
                                     {"--metric", o.metric}}) {
@@ -246,11 +241,9 @@ int CompareEvaluateAction(const ActionOptions& o) {
               pass ? "PASS" : "FAIL", o.metric.c_str(), interval->champion, interval->challenger,
               interval->difference, interval->confidence * 100, interval->lower, interval->upper,
               o.min_improvement);
-  const std::string json_path = ReportPath(o.json, "compare", ".json");
-  if (!json_path.empty() && !WriteFile(json_path, report.dump(2) + "\n", "compare")) return 2;
-  const std::string html_path = ReportPath(o.html, "compare", ".html");
-  if (!html_path.empty() &&
-      !WriteFile(html_path, ml::CompareReportHtml(report, interval->differences, o.data), "compare")) {
+  if (!WriteReport(o.json, "compare", ".json", [&] { return report.dump(2) + "\n"; }) ||
+      !WriteReport(o.html, "compare", ".html",
+                   [&] { return ml::CompareReportHtml(report, interval->differences, o.data); })) {
     return 2;
   }
   char buf[64];
@@ -271,10 +264,7 @@ int CompareEvaluateAction(const ActionOptions& o) {
 // challenger is a version, the champion the version behind an alias (MLflow) or the latest
 // version in a stage (Databricks); each version's run_id leads to runs/get.
 int CompareMetricsAction(const ActionOptions& o) {
-  auto fail = [](const std::string& message) {
-    std::fprintf(stderr, "stagegate action compare: %s\n", message.c_str());
-    return 2;
-  };
+  const auto fail = [](const std::string& message) { return BadInput("compare", message); };
   for (const auto& [flag, value] : {std::pair{"--model", o.model}, {"--challenger-version", o.challenger_version},
                                     {"--metric", o.metric}}) {
     if (value.empty()) return fail(std::string(flag) + " is required with --mode metrics");
@@ -381,12 +371,10 @@ int CompareMetricsAction(const ActionOptions& o) {
   report["verdict"] = verdict;
   report["reason"] = reason;
   std::printf("compare: %s. %s\n", verdict == "pass" ? "PASS" : "FAIL", reason.c_str());
-  const std::string json_path = ReportPath(o.json, "compare", ".json");
-  if (!json_path.empty() && !WriteFile(json_path, report.dump(2) + "\n", "compare")) return 2;
-  const std::string html_path = ReportPath(o.html, "compare", ".html");
-  if (!html_path.empty() &&
-      !WriteFile(html_path, ml::CompareReportHtml(report, {}, "model " + o.model + " in the registry"),
-                 "compare")) {
+  if (!WriteReport(o.json, "compare", ".json", [&] { return report.dump(2) + "\n"; }) ||
+      !WriteReport(o.html, "compare", ".html", [&] {
+        return ml::CompareReportHtml(report, {}, "model " + o.model + " in the registry");
+      })) {
     return 2;
   }
   WriteOutputs({{"verdict", verdict}, {"summary", reason}});
@@ -463,8 +451,7 @@ int RunAction(const ActionOptions& o) {
   if (o.action == "compare") {
     if (o.mode == "evaluate") return CompareEvaluateAction(o);
     if (o.mode == "metrics") return CompareMetricsAction(o);
-    std::fprintf(stderr, "stagegate action compare: --mode must be evaluate or metrics, not '%s'\n", o.mode.c_str());
-    return 2;
+    return BadInput("compare", "--mode must be evaluate or metrics, not '" + o.mode + "'");
   }
   std::fprintf(stderr, "stagegate action: unknown action '%s'\n", o.action.c_str());
   return 2;
