@@ -23,9 +23,10 @@ struct JobSpec {
   std::map<std::string, std::string> resources;
   std::string event_json;                    // handed to the job as a file
   std::vector<std::string> redact;           // secret values never to appear in stored logs
-  // Built-in actions (`uses:`): the action's name, its `with:` values with ${{ }} evaluated,
-  // and the run so far as JSON ({id, pipeline, tasks: [{id, state, detail, exit_code,
-  // outputs, log_path}]}) for evidence. Empty for `run:` tasks.
+  // Built-in actions (`uses:`): the action's name and its `with:` values with ${{ }}
+  // evaluated (empty for `run:` tasks). For registry actions also the run so far as JSON
+  // ({id, pipeline, tasks: [{id, state, detail, exit_code, outputs, log_path}]}), the
+  // evidence they post; empty for every other task.
   std::string action;
   std::map<std::string, std::string> with;
   std::string run_json;

@@ -551,8 +551,9 @@ class Stepper {
         }
         job.with[key] = std::move(*rendered);
       }
-      job.run_json = RunSummaryJson(run, inst);
-      if (!IsRegistryAction(job.action)) {
+      if (IsRegistryAction(job.action)) {
+        job.run_json = RunSummaryJson(run, inst);  // the evidence; only registry actions post it
+      } else {
         // An ML action runs on a worker like a run: task: `stagegate action NAME --key value`
         // for each with: entry (a "true"/"false" value is a flag given or left out).
         job.command = {options_.action_binary, "action", job.action};
