@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "orchestrator/registry/registry_json.hpp"
+
 namespace stagegate::registry {
 namespace {
 
@@ -33,12 +35,6 @@ std::string Fenced(std::string text) {
   }
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return "```text\n" + text + "\n```\n";
-}
-
-std::string Str(const json& j, const char* key) {
-  const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
 }  // namespace
@@ -78,11 +74,11 @@ std::string EvidenceMarkdown(const EvidenceInput& in, std::size_t max_bytes) {
   std::string metrics;
   std::string table;
   for (const auto& t : tasks) {
-    const std::string id = Str(t, "id");
-    const std::string state = Str(t, "state");
+    const std::string id = StringField(t, "id");
+    const std::string state = StringField(t, "state");
     table += "| " + Cell(id) + " | " + Cell(state) + " |\n";
     if (state == "failed" || state == "timed_out") {
-      failed.push_back({id, Str(t, "detail"), LogTail(Str(t, "log_path"))});
+      failed.push_back({id, StringField(t, "detail"), LogTail(StringField(t, "log_path"))});
     }
     if (const auto o = t.find("outputs"); o != t.end() && o->is_object()) {
       for (const auto& [name, value] : o->items()) {
@@ -103,8 +99,8 @@ std::string EvidenceMarkdown(const EvidenceInput& in, std::size_t max_bytes) {
     subject = "model `" + in.model + "`" + (in.version.empty() ? "" : " version " + in.version) +
               (in.stage.empty() ? "" : " \u2192 " + in.stage);
   }
-  const std::string pipeline = run.is_object() ? Str(run, "pipeline") : "";
-  const std::string run_id = run.is_object() ? Str(run, "id") : "";
+  const std::string pipeline = run.is_object() ? StringField(run, "pipeline") : "";
+  const std::string run_id = run.is_object() ? StringField(run, "id") : "";
   std::string run_ref = run_id.empty() ? "" : "run " + run_id;
   if (!run_ref.empty() && !in.run_url.empty()) run_ref = "[run " + run_id + "](" + in.run_url + ")";
   if (!pipeline.empty() || !run_ref.empty() || !subject.empty()) {

@@ -249,7 +249,7 @@ void Reconciler::PollDatabricks(Target& target, ReconcileCounts& counts) {
         }
         const bool covered = std::any_of(stored->begin(), stored->end(), [&](const Event& e) {
           const std::int64_t at = e.sent_at_ms != 0 ? e.sent_at_ms : e.received_at_ms;
-          return AsciiLower(e.to_stage) == AsciiLower(request.to_stage) &&
+          return EqualsIgnoreCase(e.to_stage, request.to_stage) &&
                  at >= request.creation_ms - kCreationSlackMs;
         });
         if (covered) {
