@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -133,20 +132,6 @@ tl::expected<std::string, Stop> CheckStatus(RegistryDialect dialect, const std::
   return s;
 }
 
-std::string GenerateSecret() {
-  std::ifstream random("/dev/urandom", std::ios::binary);
-  unsigned char raw[32] = {};
-  random.read(reinterpret_cast<char*>(raw), sizeof raw);
-  if (!random) return {};
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const unsigned char c : raw) {
-    out += kDigits[c >> 4U];
-    out += kDigits[c & 15U];
-  }
-  return out;
-}
-
 // Where a webhook's URL, signing secret and Authorization header come from, and what to tell
 // the user about them. The secret's value is printed only when it was generated here.
 struct Delivery {
@@ -270,8 +255,8 @@ tl::expected<Delivery, Stop> ResolveDelivery(const RegistryWebhooksOptions& o, c
     d.reference = o.secret;
     d.secret_given = true;
   } else if (o.generate_secret) {
-    d.secret = GenerateSecret();
-    if (d.secret.empty()) return tl::unexpected(Stop{kRegistryError, "cannot read /dev/urandom"});
+    d.secret = config::RandomHex(32);
+    if (d.secret.empty()) return tl::unexpected(Stop{kRegistryError, "cannot generate a random secret"});
     d.handling = "generated";
     d.secret_given = true;
   } else if (o.no_secret) {

@@ -581,18 +581,6 @@ Result<ServiceConfig> ParseRoot(const std::string& file, const YAML::Node& root)
   return config;
 }
 
-std::string RandomHex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes));
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const char c : raw) {
-    out += kDigits[static_cast<unsigned char>(c) >> 4U];
-    out += kDigits[static_cast<unsigned char>(c) & 15U];
-  }
-  return out;
-}
-
 std::string RandomWhsec() {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -610,6 +598,18 @@ std::string RandomWhsec() {
 }
 
 }  // namespace
+
+std::string RandomHex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) return {};
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : raw) {
+    out += kDigits[static_cast<unsigned char>(c) >> 4U];
+    out += kDigits[static_cast<unsigned char>(c) & 15U];
+  }
+  return out;
+}
 
 Result<std::string> ResolveSecret(std::string_view reference) {
   if (reference.starts_with("env:")) {
@@ -696,8 +696,8 @@ Result<ServiceConfig> EmbeddedDefaultConfig(const std::string& state_dir) {
         const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
         const std::string secret =
             (scheme == Scheme::kStandard ? RandomWhsec() : RandomHex(32)) + "\n";
-        const bool written =
-            fd >= 0 && ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size());
+        const bool written = fd >= 0 && secret.size() > 1 &&
+                             ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size());
         if (fd >= 0) ::close(fd);
         if (!written) {
           return Fail(ErrorCode::kUnavailable, "cannot write a generated secret to " + path.string());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,10 @@ namespace stagegate::config {
 /// `file:PATH` (contents without a trailing newline). Inline values are refused so that
 /// secrets never sit in config files. Messages name the reference, never the value.
 Result<std::string> ResolveSecret(std::string_view reference);
+
+/// `bytes` bytes from OpenSSL's generator as lower-case hex: a new webhook signing secret.
+/// Empty when the generator fails.
+std::string RandomHex(std::size_t bytes);
 
 /// Parses and validates a YAML config file and resolves every secret it references.
 /// Errors carry file:line:column, what is wrong and what to write instead.
