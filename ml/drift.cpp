@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <set>
@@ -15,6 +14,8 @@
 
 #include "ml/html.hpp"
 #include "ml/memory.hpp"
+#include "ml/neumaier_sum.hpp"
+#include "ml/parallel.hpp"
 #include "ml/stats.hpp"
 #include "orchestrator/core/suggest.hpp"
 
@@ -310,19 +311,21 @@ json ConceptDrift(const Table& ref, const Table& cur, const DriftOptions& o) {
   if (o.label.empty() || o.prediction.empty()) return json::object();
   auto metric = [](const Column& y, const Column& p) -> std::pair<std::string, double> {
     if (y.kind == ColumnKind::kNumeric && p.kind == ColumnKind::kNumeric) {
-      double sum = 0;
+      NeumaierSum sum;
       std::size_t n = 0;
       for (std::size_t i = 0; i < y.numbers.size(); ++i) {
         if (std::isnan(y.numbers[i]) || std::isnan(p.numbers[i])) continue;
         const double e = y.numbers[i] - p.numbers[i];
-        sum += e * e;
+        sum.Add(e * e);
         ++n;
       }
-      return {"rmse", n == 0 ? kNan : std::sqrt(sum / static_cast<double>(n))};
+      return {"rmse", n == 0 ? kNan : std::sqrt(sum.Total() / static_cast<double>(n))};
     }
+    // A categorical label against a numeric prediction (or the reverse): compare the exact
+    // texts, numbers as the reader would name them in a categorical column.
     auto text = [](const Column& c, std::size_t i) -> std::string {
       if (c.kind == ColumnKind::kNumeric)
-        return std::isnan(c.numbers[i]) ? "" : html::Number(c.numbers[i]);
+        return std::isnan(c.numbers[i]) ? "" : NumberText(c.numbers[i]);
       return c.codes[i] < 0 ? "" : c.categories[static_cast<std::size_t>(c.codes[i])];
     };
     std::size_t hits = 0, n = 0;
@@ -537,9 +540,10 @@ Result<DriftReport> Compute(const Table& reference, const Table& current, const 
               " in the reference data but not in the current data; force its kind in the config");
     }
     ColumnPair pair{.ref = ref, .cur = cur};
-    // The label and the prediction are read again for concept drift.
+    // The label and the prediction are read again for concept drift; a feature that is also
+    // the label or the prediction is selected twice.
     if (own_reference != nullptr && own_current != nullptr && role == "feature" &&
-        uses[name] == 1 && name != o.label && name != o.prediction) {
+        uses[name] == 1) {
       pair.own_ref =
           &own_reference->columns[static_cast<std::size_t>(ref - reference.columns.data())];
       pair.own_cur = &own_current->columns[static_cast<std::size_t>(cur - current.columns.data())];
@@ -559,11 +563,7 @@ Result<DriftReport> Compute(const Table& reference, const Table& current, const 
                                                           : Categorical(*pair.ref, *pair.cur, o);
     }
   };
-  const std::size_t threads = std::min<std::size_t>(pairs.size(), cores);
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  RunWorkers(WorkerCount(pairs.size()), work);
   for (std::size_t i = 0; i < results.size(); ++i) {
     if (!results[i]) return tl::unexpected(results[i].error());  // the first column's error
     results[i]->name = selected[i].first;

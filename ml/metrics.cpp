@@ -7,11 +7,11 @@
 #include <cmath>
 #include <limits>
 #include <random>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include "ml/neumaier_sum.hpp"
+#include "ml/parallel.hpp"
+#include "ml/stats.hpp"
 
 namespace stagegate::ml {
 namespace {
@@ -52,12 +52,6 @@ tl::unexpected<Error> Invalid(std::string message) {
   return Fail(ErrorCode::kInvalidArgument, std::move(message));
 }
 
-std::string Number(double value) {
-  char buffer[64];
-  const auto [ptr, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  return std::string(buffer, ec == std::errc() ? ptr : buffer);
-}
-
 // ---- input checks ----------------------------------------------------------------------
 
 Result<void> CheckSizes(std::string_view metric, std::span<const double> y_true,
@@ -81,7 +75,7 @@ Result<void> CheckFinite(std::string_view metric, std::span<const double> values
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i])) {
       return Invalid(std::string(metric) + ": " + std::string(name) + "[" + std::to_string(i) +
-                     "] is " + Number(values[i]) +
+                     "] is " + NumberText(values[i]) +
                      "; values must be finite numbers (drop or impute missing ones first)");
     }
   }
@@ -92,7 +86,7 @@ Result<void> CheckLabels(std::string_view metric, std::span<const double> y_true
   for (std::size_t i = 0; i < y_true.size(); ++i) {
     if (y_true[i] != 0.0 && y_true[i] != 1.0) {
       return Invalid(std::string(metric) + ": y_true[" + std::to_string(i) + "] is " +
-                     Number(y_true[i]) +
+                     NumberText(y_true[i]) +
                      "; binary labels must be 0 or 1 (map a label column with a positive "
                      "label first)");
     }
@@ -119,7 +113,7 @@ Result<void> CheckBothClasses(std::string_view metric, std::span<const double> y
 
 Result<void> CheckThreshold(std::string_view metric, const ClassificationOptions& options) {
   if (!std::isfinite(options.threshold)) {
-    return Invalid(std::string(metric) + ": threshold is " + Number(options.threshold) +
+    return Invalid(std::string(metric) + ": threshold is " + NumberText(options.threshold) +
                    "; give a finite number (default 0.5)");
   }
   return {};
@@ -423,7 +417,7 @@ Result<void> CheckInputs(Metric metric, std::span<const double> y_true,
       for (std::size_t i = 0; i < y_pred.size(); ++i) {
         if (y_pred[i] < 0.0 || y_pred[i] > 1.0) {
           return Invalid(std::string(name) + ": " + std::string(pred_name) + "[" +
-                         std::to_string(i) + "] is " + Number(y_pred[i]) +
+                         std::to_string(i) + "] is " + NumberText(y_pred[i]) +
                          "; log loss needs probabilities of the positive class in [0, 1]");
         }
       }
@@ -528,15 +522,6 @@ std::uint64_t UniformBelow(std::mt19937_64& engine, std::uint64_t n) {
     }
   }
   return static_cast<std::uint64_t>(product >> 64U);
-}
-
-// The q-quantile of sorted values, interpolating linearly between order statistics
-// (numpy.percentile's default "linear" method, Hyndman and Fan's type 7).
-double Quantile(const std::vector<double>& sorted, double q) {
-  const double h = static_cast<double>(sorted.size() - 1) * q;
-  const auto below = static_cast<std::size_t>(std::floor(h));
-  const std::size_t above = std::min(below + 1, sorted.size() - 1);
-  return sorted[below] + (h - static_cast<double>(below)) * (sorted[above] - sorted[below]);
 }
 
 bool IsCorrect(double label, double prediction, double threshold) {
@@ -648,12 +633,13 @@ Result<std::vector<double>> ToBinaryLabels(const Column& column,
     const double v = column.numbers[i];
     if (v != positive) {
       if (!positive_label && v != 0.0) {
-        return Invalid(where + ": row " + std::to_string(i + 1) + " is " + Number(v) +
+        return Invalid(where + ": row " + std::to_string(i + 1) + " is " + NumberText(v) +
                        "; labels must be 0 or 1, or name the positive label");
       }
       if (negative && *negative != v) {
-        return Invalid(where + " has more than two distinct values (" + Number(positive) + ", " +
-                       Number(*negative) + ", " + Number(v) + ", ...); binary metrics need two");
+        return Invalid(where + " has more than two distinct values (" + NumberText(positive) +
+                       ", " + NumberText(*negative) + ", " + NumberText(v) +
+                       ", ...); binary metrics need two");
       }
       negative = v;
     }
@@ -670,7 +656,7 @@ Result<BootstrapInterval> PairedBootstrap(Metric metric, std::span<const double>
     return Invalid("bootstrap: resamples is 0; give at least 1 (default 1000)");
   }
   if (!(options.confidence > 0.0 && options.confidence < 1.0)) {
-    return Invalid("bootstrap: confidence is " + Number(options.confidence) +
+    return Invalid("bootstrap: confidence is " + NumberText(options.confidence) +
                    "; give a level strictly between 0 and 1 (default 0.95)");
   }
   const auto& classification = options.classification;
@@ -712,16 +698,7 @@ Result<BootstrapInterval> PairedBootstrap(Metric metric, std::span<const double>
       if (va && vb) resampled[r] = *vb - *va;
     }
   };
-  const unsigned cores =
-      options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency());
-  const std::size_t threads = std::min<std::size_t>(options.resamples, cores);
-  std::vector<std::thread> pool;
-  try {
-    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
-  } catch (const std::system_error&) {  // fewer threads: the others take their share
-  }
-  work();
-  for (auto& thread : pool) thread.join();
+  RunWorkers(WorkerCount(options.resamples, options.threads), work);
   std::vector<double> differences;
   differences.reserve(options.resamples);
   for (const double d : resampled) {
@@ -738,8 +715,9 @@ Result<BootstrapInterval> PairedBootstrap(Metric metric, std::span<const double>
   }
   std::sort(differences.begin(), differences.end());
   const double tail = (1.0 - options.confidence) / 2.0;
-  result.lower = Quantile(differences, tail);
-  result.upper = Quantile(differences, 1.0 - tail);
+  // numpy.percentile's linear interpolation, as the drift summaries (stats.hpp).
+  result.lower = *Quantile(differences, tail);
+  result.upper = *Quantile(differences, 1.0 - tail);
   result.differences = std::move(differences);
   return result;
 }

@@ -253,8 +253,6 @@ double ProbOutsideBand(std::int64_t m, std::int64_t n, std::int64_t g, std::int6
 
 }  // namespace
 
-std::vector<double> SortValues(std::span<const double> values) { return SortedCopy(values); }
-
 void SortValuesInPlace(std::span<double> values) { SortInPlace(values); }
 
 Result<KsResult> KolmogorovSmirnov2(std::span<const double> a, std::span<const double> b) {
@@ -537,7 +535,6 @@ Result<std::vector<double>> BinProportions(std::span<const double> sorted_values
     return static_cast<double>(std::lower_bound(sorted_values.begin(), sorted_values.end(), edge) -
                                sorted_values.begin());
   };
-  std::vector<double> cuts;  // a value v goes to bin #(cuts <= v)
   if (edges.size() == 1) {
     const double c = edges[0];
     const double below = count_below(c);

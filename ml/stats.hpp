@@ -16,13 +16,10 @@
 
 namespace stagegate::ml {
 
-/// A sorted copy of NaN-free values: an LSD radix sort on large inputs (about a tenth of
-/// std::sort's time on 10 million doubles), and only a copy when they are sorted already, as
-/// every function here sorts its input that way.
-std::vector<double> SortValues(std::span<const double> values);
-
-/// SortValues without the copy: sorts NaN-free `values` where they are, with one scratch
-/// buffer of the same size.
+/// Sorts NaN-free `values` where they are: an LSD radix sort on large inputs (about a tenth
+/// of std::sort's time on 10 million doubles) with one scratch buffer of the same size, and
+/// nothing when they are sorted already. Every function here that needs sorted input sorts
+/// a copy this way unless it is sorted, so callers that sort once save the work.
 void SortValuesInPlace(std::span<double> values);
 
 struct KsResult {

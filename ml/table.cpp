@@ -13,7 +13,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <unordered_map>
 
 #include <fcntl.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "ml/memory.hpp"
+#include "ml/parallel.hpp"
 #include "orchestrator/core/suggest.hpp"
 
 namespace stagegate::ml {
@@ -522,13 +522,6 @@ std::optional<double> ParseDouble(std::string_view text) {
   return value;
 }
 
-// Shortest text that reads back as `value` (JSON numbers that end up in a categorical column).
-std::string NumberText(double value) {
-  char buffer[64];
-  const auto [ptr, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  return std::string(buffer, ec == std::errc() ? ptr : buffer);
-}
-
 // Accumulates one selected column. Starts numeric (unless forced categorical) and turns
 // categorical at the first value that is not a number; the rows read before that are then
 // re-read from the file (see ReadTable), so that the categories keep the file's exact text.
@@ -971,10 +964,8 @@ std::optional<Table> ReadPlainCsv(const std::string& path, std::uint64_t begin, 
     ++begin;
   }
   if (begin >= end) return std::nullopt;
-  const std::uint64_t cores =
-      options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency());
   const std::uint64_t by_size = (end - begin) / std::max<std::size_t>(1, options.min_chunk_bytes);
-  const std::size_t count = static_cast<std::size_t>(std::clamp<std::uint64_t>(by_size, 1, cores));
+  const std::size_t count = WorkerCount(static_cast<std::size_t>(by_size), options.threads);
 
   std::vector<Piece> pieces(count);
   std::uint64_t at = begin;
@@ -988,17 +979,12 @@ std::optional<Table> ReadPlainCsv(const std::string& path, std::uint64_t begin, 
     pieces[k].builders = MakeBuilders(specs);
   }
   std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  threads.reserve(count);
-  try {
-    for (std::size_t k = 1; k < count; ++k) {
-      threads.emplace_back([&, k] { ParsePlainPiece(fd.get(), layout, missing, pieces[k], stop); });
+  std::atomic<std::size_t> next{0};
+  RunWorkers(count, [&] {
+    for (std::size_t k = next++; k < count; k = next++) {
+      ParsePlainPiece(fd.get(), layout, missing, pieces[k], stop);
     }
-  } catch (const std::system_error&) {
-    stop.store(true);  // no thread to spare: the one-thread reader does the work
-  }
-  if (!stop.load()) ParsePlainPiece(fd.get(), layout, missing, pieces[0], stop);
-  for (auto& thread : threads) thread.join();
+  });
   for (const auto& piece : pieces) {
     if (!piece.plain) return std::nullopt;
   }
@@ -1012,6 +998,12 @@ std::optional<Table> ReadPlainCsv(const std::string& path, std::uint64_t begin, 
 }
 
 }  // namespace
+
+std::string NumberText(double value) {
+  char buffer[64];
+  const auto [ptr, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, ec == std::errc() ? ptr : buffer);
+}
 
 const Column* Table::Find(std::string_view name) const {
   for (const auto& column : columns) {

@@ -63,6 +63,10 @@ struct ReadOptions {
   bool plain_fast_path = true;
 };
 
+/// The shortest text that reads back as `value` (std::to_chars): how a JSON number is named
+/// in a categorical column, and how the ML actions show numbers in messages.
+std::string NumberText(double value);
+
 /// Reads a CSV/TSV or JSON Lines file into memory, column by column, streaming it in blocks
 /// and keeping only the selected columns (memory ~ rows × (8 bytes per numeric column +
 /// 4 bytes per categorical column) + the distinct categories).

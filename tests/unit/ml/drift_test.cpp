@@ -73,5 +73,30 @@ TEST(Drift, ConsumingTheTablesGivesTheSameReport) {
   EXPECT_EQ(reference2.columns[2].numbers.size(), 3000U);  // NOLINT(bugprone-use-after-move)
 }
 
+TEST(Drift, ConceptDriftComparesMixedLabelsByTheirExactText) {
+  // A numeric label against a text prediction: 1.00001 is not "1" (a 4-digit rendering would
+  // call them equal), while 0 is "0".
+  Column texts;
+  texts.name = "p";
+  texts.kind = ColumnKind::kCategorical;
+  texts.categories = {"0", "1"};
+  texts.codes = {1, 0, 1, 0};
+  Table reference;
+  reference.rows = 4;
+  reference.columns = {Numbers("y", {1.00001, 0, 1, 0}), texts};
+  Table current = reference;
+  current.columns[0] = Numbers("y", {1, 0, 1, 1});
+  DriftOptions options;
+  options.label = "y";
+  options.prediction = "p";
+  options.features = {};
+  const auto report = ComputeDrift(reference, current, options);
+  ASSERT_TRUE(report.has_value()) << report.error().message;
+  const auto concept_drift = nlohmann::json::parse(report->concept_json);
+  EXPECT_EQ(concept_drift["metric"], "accuracy");
+  EXPECT_DOUBLE_EQ(concept_drift["reference"].get<double>(), 0.75);  // all but row 1
+  EXPECT_DOUBLE_EQ(concept_drift["current"].get<double>(), 0.75);   // all but row 4
+}
+
 }  // namespace
 }  // namespace stagegate::ml
