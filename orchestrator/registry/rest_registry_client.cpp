@@ -85,16 +85,9 @@ Error RegistryHttpError(RegistryDialect dialect, const std::string& what,
                    request.path.substr(0, request.path.find('?')) + ")"};
 }
 
-RestRegistryClient::RestRegistryClient(RegistryDialect dialect,
-                                       std::shared_ptr<RegistryTransport> transport)
-    : dialect_(dialect), transport_(std::move(transport)) {}
-
-namespace {
-
-// Sends one call and returns its JSON answer (an object; {} for an empty body), or the
-// registry's error as a value.
-Result<json> Call(RegistryDialect dialect, RegistryTransport& transport, const char* what,
-                  std::string method, std::string path, const json* body) {
+Result<json> RegistryCall(RegistryDialect dialect, RegistryTransport& transport,
+                          const std::string& what, std::string method, const std::string& path,
+                          const json* body) {
   RegistryRequest request{.method = std::move(method), .path = kBase + path,
                           .body = body != nullptr ? Dump(*body) : std::string()};
   auto response = transport.Send(request);
@@ -105,28 +98,32 @@ Result<json> Call(RegistryDialect dialect, RegistryTransport& transport, const c
                                                                         : ErrorCode::kUnavailable;
     return Fail(code, call + " failed: " + response.error().message);
   }
-  const json parsed = response->body.empty() ? json::object()
-                                             : json::parse(response->body, nullptr, false);
-  const std::string where = " (HTTP " + std::to_string(response->status) + " on " +
-                            request.method + " " + request.path.substr(0, request.path.find('?')) + ")";
   if (response->status < 200 || response->status >= 300) {
     return tl::unexpected(RegistryHttpError(dialect, what, request, *response));
   }
+  const json parsed = response->body.empty() ? json::object()
+                                             : json::parse(response->body, nullptr, false);
   if (!parsed.is_object()) {
-    return Fail(ErrorCode::kUnavailable, call + " answered with a body that is not a JSON object" + where);
+    return Fail(ErrorCode::kUnavailable,
+                call + " answered with a body that is not a JSON object (HTTP " +
+                    std::to_string(response->status) + " on " + request.method + " " +
+                    request.path.substr(0, request.path.find('?')) + ")");
   }
   return parsed;
 }
 
-tl::unexpected<Error> MissingField(RegistryDialect dialect, const char* what, const char* field) {
+tl::unexpected<Error> RegistryMissingField(RegistryDialect dialect, const std::string& what,
+                                           const char* field) {
   return Fail(ErrorCode::kUnavailable, std::string(RegistryDialectName(dialect)) + " registry: " +
                                            what + " answered without '" + field + "'");
 }
 
-}  // namespace
+RestRegistryClient::RestRegistryClient(RegistryDialect dialect,
+                                       std::shared_ptr<RegistryTransport> transport)
+    : dialect_(dialect), transport_(std::move(transport)) {}
 
-#define SG_CALL(var, what, method, path, body)                                     \
-  auto var = Call(dialect_, *transport_, what, method, path, body);                \
+#define SG_CALL(var, what, method, path, body)                                \
+  auto var = RegistryCall(dialect_, *transport_, what, method, path, body); \
   if (!(var)) return tl::unexpected((var).error())
 
 Result<RegistryActivity> RestRegistryClient::ApproveTransition(const std::string& model,
@@ -142,7 +139,7 @@ Result<RegistryActivity> RestRegistryClient::ApproveTransition(const std::string
   const json body = {{"name", model}, {"version", version}, {"stage", stage},
                      {"archive_existing_versions", archive_existing}, {"comment", comment}};
   SG_CALL(answer, "approve transition request", "POST", "transition-requests/approve", &body);
-  if (!answer->contains("activity")) return MissingField(dialect_, "approve", "activity");
+  if (!answer->contains("activity")) return RegistryMissingField(dialect_, "approve", "activity");
   return ActivityFrom((*answer)["activity"]);
 }
 
@@ -157,7 +154,7 @@ Result<RegistryActivity> RestRegistryClient::RejectTransition(const std::string&
   }
   const json body = {{"name", model}, {"version", version}, {"stage", stage}, {"comment", comment}};
   SG_CALL(answer, "reject transition request", "POST", "transition-requests/reject", &body);
-  if (!answer->contains("activity")) return MissingField(dialect_, "reject", "activity");
+  if (!answer->contains("activity")) return RegistryMissingField(dialect_, "reject", "activity");
   return ActivityFrom((*answer)["activity"]);
 }
 
@@ -185,7 +182,7 @@ Result<RegistryActivity> RestRegistryClient::CreateTransitionRequest(const std::
   }
   const json body = {{"name", model}, {"version", version}, {"stage", stage}, {"comment", comment}};
   SG_CALL(answer, "create transition request", "POST", "transition-requests/create", &body);
-  if (!answer->contains("request")) return MissingField(dialect_, "create transition request", "request");
+  if (!answer->contains("request")) return RegistryMissingField(dialect_, "create transition request", "request");
   RegistryActivity a = ActivityFrom((*answer)["request"]);
   a.activity_type = "REQUESTED_TRANSITION";  // a TransitionRequest has no type of its own
   return a;
@@ -201,7 +198,7 @@ Result<std::string> RestRegistryClient::CreateComment(const std::string& model,
   const json body = {{"name", model}, {"version", version}, {"comment", comment}};
   SG_CALL(answer, "create comment", "POST", "comments/create", &body);
   const auto it = answer->find("comment");
-  if (it == answer->end() || !it->is_object()) return MissingField(dialect_, "create comment", "comment");
+  if (it == answer->end() || !it->is_object()) return RegistryMissingField(dialect_, "create comment", "comment");
   return StringField(*it, "id");
 }
 
@@ -225,7 +222,7 @@ Result<ModelVersionInfo> RestRegistryClient::TransitionStage(const std::string& 
       return VersionFrom(*it);
     }
   }
-  return MissingField(dialect_, "transition stage", "model_version");
+  return RegistryMissingField(dialect_, "transition stage", "model_version");
 }
 
 Result<ModelVersionInfo> RestRegistryClient::GetModelVersion(const std::string& model,
@@ -234,7 +231,7 @@ Result<ModelVersionInfo> RestRegistryClient::GetModelVersion(const std::string& 
           "model-versions/get" + Query({{"name", model}, {"version", version}}), nullptr);
   const auto it = answer->find("model_version");
   if (it == answer->end() || !it->is_object()) {
-    return MissingField(dialect_, "get model version", "model_version");
+    return RegistryMissingField(dialect_, "get model version", "model_version");
   }
   return VersionFrom(*it);
 }
@@ -276,7 +273,7 @@ Result<void> RestRegistryClient::DeleteVersionTag(const std::string& model,
 Result<RunData> RestRegistryClient::GetRun(const std::string& run_id) {
   SG_CALL(answer, "get run", "GET", "runs/get" + Query({{"run_id", run_id}}), nullptr);
   const auto run = answer->find("run");
-  if (run == answer->end() || !run->is_object()) return MissingField(dialect_, "get run", "run");
+  if (run == answer->end() || !run->is_object()) return RegistryMissingField(dialect_, "get run", "run");
   RunData out;
   if (const auto info = run->find("info"); info != run->end() && info->is_object()) {
     out.run_id = StringField(*info, "run_id");
@@ -329,7 +326,7 @@ Result<std::optional<ModelVersionInfo>> RestRegistryClient::GetVersionByAlias(
                 "the Databricks workspace registry has stages, not aliases; use LatestVersions "
                 "with a stage");
   }
-  auto answer = Call(dialect_, *transport_, "get version by alias", "GET",
+  auto answer = RegistryCall(dialect_, *transport_, "get version by alias", "GET",
                      "registered-models/alias" + Query({{"name", model}, {"alias", alias}}), nullptr);
   if (!answer) {
     if (answer.error().code == ErrorCode::kNotFound) return std::optional<ModelVersionInfo>();
@@ -337,7 +334,7 @@ Result<std::optional<ModelVersionInfo>> RestRegistryClient::GetVersionByAlias(
   }
   const auto it = answer->find("model_version");
   if (it == answer->end() || !it->is_object()) {
-    return MissingField(dialect_, "get version by alias", "model_version");
+    return RegistryMissingField(dialect_, "get version by alias", "model_version");
   }
   return std::optional<ModelVersionInfo>(VersionFrom(*it));
 }
@@ -389,7 +386,7 @@ Result<RegisteredModelInfo> RestRegistryClient::GetRegisteredModel(const std::st
           nullptr);
   const auto it = answer->find("registered_model");
   if (it == answer->end() || !it->is_object()) {
-    return MissingField(dialect_, "get registered model", "registered_model");
+    return RegistryMissingField(dialect_, "get registered model", "registered_model");
   }
   RegisteredModelInfo out{.name = StringField(*it, "name")};
   if (out.name.empty()) out.name = model;

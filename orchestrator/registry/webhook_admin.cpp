@@ -17,50 +17,11 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kBase = "/api/2.0/mlflow/";
 // A registry that keeps answering with a next page is broken; stop rather than loop forever.
 constexpr int kMaxPages = 1000;
 
-
-
-
-
-
 std::string Prefix(RegistryDialect dialect) {
   return std::string(RegistryDialectName(dialect)) + " registry: ";
-}
-
-// One call: its JSON answer (an object; {} for an empty body) or the registry's error.
-Result<json> Call(RegistryDialect dialect, RegistryTransport& transport, const std::string& what,
-                  std::string method, const std::string& path, const json* body) {
-  RegistryRequest request{.method = std::move(method),
-                          .path = kBase + path,
-                          .body = body != nullptr ? Dump(*body) : std::string()};
-  auto response = transport.Send(request);
-  if (!response) {
-    // kInDoubt stays: the call may have happened.
-    const ErrorCode code = response.error().code == ErrorCode::kInDoubt ? ErrorCode::kInDoubt
-                                                                        : ErrorCode::kUnavailable;
-    return Fail(code, Prefix(dialect) + what + " failed: " + response.error().message);
-  }
-  if (response->status < 200 || response->status >= 300) {
-    return tl::unexpected(RegistryHttpError(dialect, what, request, *response));
-  }
-  const json parsed =
-      response->body.empty() ? json::object() : json::parse(response->body, nullptr, false);
-  if (!parsed.is_object()) {
-    return Fail(ErrorCode::kUnavailable,
-                Prefix(dialect) + what + " answered with a body that is not a JSON object (HTTP " +
-                    std::to_string(response->status) + " on " + request.method + " " +
-                    request.path.substr(0, request.path.find('?')) + ")");
-  }
-  return parsed;
-}
-
-tl::unexpected<Error> MissingField(RegistryDialect dialect, const std::string& what,
-                                   const char* field) {
-  return Fail(ErrorCode::kUnavailable,
-              Prefix(dialect) + what + " answered without '" + field + "'");
 }
 
 tl::unexpected<Error> Refuse(RegistryDialect dialect, const std::string& message) {
@@ -131,7 +92,7 @@ RegistryWebhook WebhookFrom(RegistryDialect dialect, const json& j) {
 Result<RegistryWebhook> WebhookIn(RegistryDialect dialect, const std::string& what,
                                   const json& answer) {
   const auto it = answer.find("webhook");
-  if (it == answer.end() || !it->is_object()) return MissingField(dialect, what, "webhook");
+  if (it == answer.end() || !it->is_object()) return RegistryMissingField(dialect, what, "webhook");
   return WebhookFrom(dialect, *it);
 }
 
@@ -197,7 +158,7 @@ Result<std::vector<RegistryWebhook>> WebhookAdmin::List(const std::string& model
     const std::string path = databricks ? "registry-webhooks/list" +
                                               Query({{"model_name", model}, {"page_token", token}}, true)
                                         : "webhooks" + Query({{"page_token", token}}, true);
-    auto answer = Call(dialect_, *transport_, "list webhooks", "GET", path, nullptr);
+    auto answer = RegistryCall(dialect_, *transport_, "list webhooks", "GET", path, nullptr);
     if (!answer) return tl::unexpected(answer.error());
     // An empty list comes back as {} (proto3 JSON leaves empty fields out).
     if (const auto it = answer->find("webhooks"); it != answer->end() && it->is_array()) {
@@ -252,7 +213,7 @@ Result<RegistryWebhook> WebhookAdmin::Create(const WebhookSpec& spec) {
   if (!spec.status.empty()) body["status"] = spec.status;
   const char* path =
       dialect_ == RegistryDialect::kDatabricks ? "registry-webhooks/create" : "webhooks";
-  auto answer = Call(dialect_, *transport_, "create webhook", "POST", path, &body);
+  auto answer = RegistryCall(dialect_, *transport_, "create webhook", "POST", path, &body);
   if (!answer) return tl::unexpected(answer.error());
   return WebhookIn(dialect_, "create webhook", *answer);
 }
@@ -299,7 +260,7 @@ Result<RegistryWebhook> WebhookAdmin::Update(const std::string& id, const Webhoo
   }
   if (changes.status) body["status"] = *changes.status;
   if (changes.description) body["description"] = *changes.description;
-  auto answer = Call(dialect_, *transport_, "update webhook", "PATCH", path, &body);
+  auto answer = RegistryCall(dialect_, *transport_, "update webhook", "PATCH", path, &body);
   if (!answer) return tl::unexpected(answer.error());
   return WebhookIn(dialect_, "update webhook", *answer);
 }
@@ -309,7 +270,7 @@ Result<void> WebhookAdmin::Delete(const std::string& id) {
   const std::string path = dialect_ == RegistryDialect::kDatabricks
                                ? "registry-webhooks/delete" + Query({{"id", id}}, true)
                                : "webhooks/" + PercentEncode(id);
-  auto answer = Call(dialect_, *transport_, "delete webhook", "DELETE", path, nullptr);
+  auto answer = RegistryCall(dialect_, *transport_, "delete webhook", "DELETE", path, nullptr);
   if (!answer) return tl::unexpected(answer.error());
   return {};
 }
@@ -321,7 +282,7 @@ Result<WebhookTestResult> WebhookAdmin::Test(const std::string& id, const std::s
   if (dialect_ == RegistryDialect::kDatabricks) {
     json body = {{"id", id}};
     if (!event.empty()) body["event"] = event;
-    auto answer = Call(dialect_, *transport_, what, "POST", "registry-webhooks/test", &body);
+    auto answer = RegistryCall(dialect_, *transport_, what, "POST", "registry-webhooks/test", &body);
     if (!answer) return tl::unexpected(answer.error());
     // Three published shapes (protocols.md §1.4): the current SDK's {"status_code", "body"},
     // the SDK's before 2025-07 {"webhook": {"status_code", "body"}}, and the docs' example
@@ -337,7 +298,7 @@ Result<WebhookTestResult> WebhookAdmin::Test(const std::string& id, const std::s
       relayed = &*answer;
       status_key = "status";
     }
-    if (relayed == nullptr) return MissingField(dialect_, what, "status_code");
+    if (relayed == nullptr) return RegistryMissingField(dialect_, what, "status_code");
     out.status = static_cast<int>(IntField(*relayed, status_key));
     out.body = StringField(*relayed, "body");
     out.success = out.status >= 200 && out.status < 300;
@@ -350,11 +311,11 @@ Result<WebhookTestResult> WebhookAdmin::Test(const std::string& id, const std::s
     body["event"] = std::move(*wire);
   }
   auto answer =
-      Call(dialect_, *transport_, what, "POST", "webhooks/" + PercentEncode(id) + "/test", &body);
+      RegistryCall(dialect_, *transport_, what, "POST", "webhooks/" + PercentEncode(id) + "/test", &body);
   if (!answer) return tl::unexpected(answer.error());
   const auto result = answer->find("result");
   if (result == answer->end() || !result->is_object())
-    return MissingField(dialect_, what, "result");
+    return RegistryMissingField(dialect_, what, "result");
   out.status = static_cast<int>(IntField(*result, "response_status"));
   out.body = StringField(*result, "response_body");
   out.error = StringField(*result, "error_message");
