@@ -164,15 +164,13 @@ Result<std::shared_ptr<const SpecPlan>> MakePlan(const std::string& text, const 
       if (!t) return tl::unexpected(t.error());
       tp.with.emplace_back(key, std::move(*t));
     }
-    for (const auto& [key, t] : tp.with) {
-      CollectReads(pipelines::References(t), tp);
-      tp.needs_context = tp.needs_context || t.Parts().size() > 1 ||
-                         (t.Parts().size() == 1 && t.Parts()[0].expression.has_value());
-    }
-    for (const auto& [key, t] : tp.env) {
-      CollectReads(pipelines::References(t), tp);
-      tp.needs_context = tp.needs_context || t.Parts().size() > 1 ||
-                         (t.Parts().size() == 1 && t.Parts()[0].expression.has_value());
+    // A template that is not plain text reads the context (and maybe upstream tasks).
+    for (const auto* templates : {&tp.with, &tp.env}) {
+      for (const auto& [key, t] : *templates) {
+        CollectReads(pipelines::References(t), tp);
+        tp.needs_context = tp.needs_context || t.Parts().size() > 1 ||
+                           (t.Parts().size() == 1 && t.Parts()[0].expression.has_value());
+      }
     }
     tp.needs_context = tp.needs_context || tp.condition.has_value();
     plan->tasks.emplace(task.id, std::move(tp));
