@@ -186,7 +186,7 @@ Result<ColumnDrift> Numeric(const ColumnPair& pair, const DriftOptions& o, bool 
         w = Wasserstein1(a, b);
       });
   if (!sa || !sb) return tl::unexpected(sa ? sb.error() : sa.error());
-  d.summary_json = json{{"reference", SummaryJson(*sa)}, {"current", SummaryJson(*sb)}}.dump();
+  d.summary = json{{"reference", SummaryJson(*sa)}, {"current", SummaryJson(*sb)}};
   auto edges = QuantileEdges(a, o.bins);
   if (!ks || !w || !edges) return tl::unexpected(!ks ? ks.error() : !w ? w.error() : edges.error());
   auto pa = BinProportions(a, *edges);
@@ -197,11 +197,10 @@ Result<ColumnDrift> Numeric(const ColumnPair& pair, const DriftOptions& o, bool 
   if (!js || !psi) return tl::unexpected(js ? psi.error() : js.error());
   const double scale = sa->std > 0 && std::isfinite(sa->std) ? sa->std : 1.0;
   const double w_norm = *w / scale;
-  d.tests_json = json{{"ks", {{"statistic", ks->statistic}, {"p_value", ks->p_value}}},
-                      {"wasserstein", {{"distance", *w}, {"normalized", w_norm}}},
-                      {"js", {{"distance", *js}}},
-                      {"psi", {{"value", *psi}}}}
-                     .dump();
+  d.tests = json{{"ks", {{"statistic", ks->statistic}, {"p_value", ks->p_value}}},
+                 {"wasserstein", {{"distance", *w}, {"normalized", w_norm}}},
+                 {"js", {{"distance", *js}}},
+                 {"psi", {{"value", *psi}}}};
   // Bin labels for the report.
   const auto& e = *edges;
   if (e.size() == 1) {
@@ -248,18 +247,16 @@ Result<ColumnDrift> Categorical(const Column& ref, const Column& cur, const Drif
   }
   json summary_cur = CategoricalSummary(b);
   summary_cur["unseen_categories"] = unseen;
-  d.summary_json = json{{"reference", CategoricalSummary(a)}, {"current", summary_cur}}.dump();
+  d.summary = json{{"reference", CategoricalSummary(a)}, {"current", summary_cur}};
   auto chi2 = Chi2Contingency({ca, cb});
   auto js = JensenShannonDistance(ca, cb);
   auto psi = PopulationStabilityIndex(ca, cb, kPsiEpsilon);
   if (!chi2 || !js || !psi)
     return tl::unexpected(!chi2 ? chi2.error() : !js ? js.error() : psi.error());
-  d.tests_json = json{
+  d.tests = json{
       {"chi2", {{"statistic", chi2->statistic}, {"p_value", chi2->p_value}, {"dof", chi2->dof}}},
       {"js", {{"distance", *js}}},
-      {"psi",
-       {{"value",
-         *psi}}}}.dump();
+      {"psi", {{"value", *psi}}}};
   const double ta = std::accumulate(ca.begin(), ca.end(), 0.0);
   const double tb = std::accumulate(cb.begin(), cb.end(), 0.0);
   for (std::size_t i = 0; i < ca.size(); ++i) {
@@ -579,7 +576,7 @@ Result<DriftReport> Compute(const Table& reference, const Table& current, const 
   for (const auto& c : report.columns) report.drift_detected = report.drift_detected || c.drift;
   const json concept_drift = ConceptDrift(reference, current, o);
   report.drift_detected = report.drift_detected || concept_drift.value("drift", false);
-  report.concept_json = concept_drift.dump();
+  report.concept_drift = concept_drift;
   return report;
 }
 
@@ -607,8 +604,8 @@ json DriftReportJson(const DriftReport& r) {
                        {"decided_by", c.decided_by},
                        {"score", Num(c.score)},
                        {"threshold", Num(c.threshold)},
-                       {"summary", json::parse(c.summary_json)},
-                       {"tests", json::parse(c.tests_json)}});
+                       {"summary", c.summary},
+                       {"tests", c.tests}});
     if (c.drift) {
       drifted.push_back(c.name);
       by_role[c.role].push_back(c.name);
@@ -622,14 +619,13 @@ json DriftReportJson(const DriftReport& r) {
           {"feature_drift", role("feature")},
           {"label_drift", role("label")},
           {"prediction_drift", role("prediction")},
-          {"concept_drift", json::parse(r.concept_json)},
+          {"concept_drift", r.concept_drift},
           {"rows", {{"reference", r.reference_rows}, {"current", r.current_rows}}},
           {"columns", columns}};
 }
 
 std::string DriftReportHtml(const DriftReport& r, const std::string& reference_name,
                             const std::string& current_name) {
-  const json j = DriftReportJson(r);
   std::string page = html::PageStart(
       "stagegate drift report",
       "body{font-family:sans-serif;margin:2em;max-width:60em}"
@@ -645,24 +641,24 @@ std::string DriftReportHtml(const DriftReport& r, const std::string& reference_n
           html::Escape(current_name) + "</code> (" + std::to_string(r.current_rows) +
           " rows). Columns worst first. <span class=\"ref\">&#9632;</span> reference, "
           "<span class=\"cur\" style=\"color:#e8833a\">&#9632;</span> current.</p>";
-  if (!j["concept_drift"].empty()) {
-    const json& c = j["concept_drift"];
+  if (!r.concept_drift.empty()) {
+    const json& c = r.concept_drift;
     page += "<p>Concept drift: " + html::Escape(c["metric"].get<std::string>()) + " " +
             html::Escape(c["reference"].dump()) + " &rarr; " + html::Escape(c["current"].dump()) +
             (c["drift"].get<bool>() ? " <b class=\"drift\">drift</b>" : "") + "</p>";
   }
   for (std::size_t i = 0; i < r.columns.size(); ++i) {
     const auto& c = r.columns[i];
-    const json& cj = j["columns"][i];
     page += "<section><h2>" + html::Escape(c.name) + " <small>(" + c.role + ", " +
-            cj["kind"].get<std::string>() + ")</small> <span class=\"" +
-            (c.drift ? "drift\">drift" : "ok\">no drift") + "</span></h2>";
+            (c.kind == ColumnKind::kNumeric ? "numeric" : "categorical") +
+            ")</small> <span class=\"" + (c.drift ? "drift\">drift" : "ok\">no drift") +
+            "</span></h2>";
     page += "<p>Decided by <b>" + c.decided_by + "</b>: " + html::Number(c.score) +
             (IsPValueTest(c.decided_by) ? " &lt; " : " &ge; ") + html::Number(c.threshold) +
             (c.drift ? " (yes)" : " (no)") + "</p>";
     page += Svg(c.distribution);
     page += "<table><tr><th>test</th><th>value</th></tr>";
-    for (const auto& [test, values] : cj["tests"].items()) {
+    for (const auto& [test, values] : c.tests.items()) {
       for (const auto& [k, v] : values.items()) {
         page += "<tr><th>" + html::Escape(test + " " + k) + "</th><td>" +
                 html::Escape(v.is_number() ? html::Number(v.get<double>()) : v.dump()) +
@@ -670,9 +666,9 @@ std::string DriftReportHtml(const DriftReport& r, const std::string& reference_n
       }
     }
     page += "</table><table><tr><th></th><th>reference</th><th>current</th></tr>";
-    for (const auto& [k, v] : cj["summary"]["reference"].items()) {
+    for (const auto& [k, v] : c.summary["reference"].items()) {
       const json& other =
-          cj["summary"]["current"].contains(k) ? cj["summary"]["current"][k] : json(nullptr);
+          c.summary["current"].contains(k) ? c.summary["current"][k] : json(nullptr);
       auto cell = [](const json& x) {
         return x.is_number() ? html::Number(x.get<double>())
                : x.is_null() ? std::string("-")

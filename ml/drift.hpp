@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "ml/table.hpp"
 #include "orchestrator/core/result.hpp"
@@ -66,11 +66,11 @@ struct ColumnDrift {
   std::string role;  // feature, label or prediction
   ColumnKind kind = ColumnKind::kNumeric;
   bool drift = false;
-  std::string decided_by;    // the test whose verdict counts
-  double score = 0;          // that test's value (a p-value for ks and chi2)
-  double threshold = 0;      // what it was compared with (after correction for p-values)
-  std::string summary_json;  // {"reference": {...}, "current": {...}}
-  std::string tests_json;    // {"ks": {...}, ...}
+  std::string decided_by;  // the test whose verdict counts
+  double score = 0;        // that test's value (a p-value for ks and chi2)
+  double threshold = 0;    // what it was compared with (after correction for p-values)
+  nlohmann::json summary;  // {"reference": {...}, "current": {...}}
+  nlohmann::json tests;    // {"ks": {...}, ...}
   Distribution distribution;
   double severity = 0;  // how far past (or short of) its threshold, for ordering
 };
@@ -80,7 +80,7 @@ struct DriftReport {
   std::size_t current_rows = 0;
   std::vector<ColumnDrift> columns;  // worst first
   bool drift_detected = false;
-  std::string concept_json;  // {} when there is no label and prediction
+  nlohmann::json concept_drift = nlohmann::json::object();  // {} without a label and prediction
 };
 
 /// Compares the two tables (read with the same column kinds). Bad input (a selected column
