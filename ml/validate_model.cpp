@@ -446,8 +446,7 @@ struct Walk {
   std::size_t files = 0;
   std::string biggest;  // relative path
   std::uint64_t biggest_bytes = 0;
-  std::vector<std::string> oversized;  // "path (size)"
-  std::size_t oversized_count = 0;
+  Problems oversized;  // "path (size)"
   Problems problems;
   bool complete = true;
 };
@@ -546,10 +545,7 @@ Walk WalkDirectory(const fs::path& root, const ValidateOptions& options) {
         walk.biggest_bytes = size;
       }
       if (size > options.max_file_bytes) {
-        if (walk.oversized.size() < kMaxProblems) {
-          walk.oversized.push_back(Quote(rel) + " (" + FormatBytes(size) + ")");
-        }
-        ++walk.oversized_count;
+        walk.oversized.Add(Quote(rel) + " (" + FormatBytes(size) + ")");
       }
     }
     if (ec) {
@@ -1056,13 +1052,9 @@ std::pair<CheckResult, CheckResult> CheckFiles(const fs::path& root,
     problems.push_back("the directory holds " + FormatBytes(walk.total_bytes) +
                        ", over the limit of " + FormatBytes(options.max_total_bytes));
   }
-  if (walk.oversized_count > 0) {
-    std::string list = Join(walk.oversized);
-    if (walk.oversized_count > walk.oversized.size()) {
-      list += " and " + std::to_string(walk.oversized_count - walk.oversized.size()) + " more";
-    }
+  if (!walk.oversized.empty()) {
     problems.push_back("files over the per-file limit of " + FormatBytes(options.max_file_bytes) +
-                       ": " + list);
+                       ": " + Join(walk.oversized.Take()));
   }
   CheckResult size = problems.empty() ? Pass("size", summary)
                                       : Failed("size", Join(problems, "; ") + " (" + summary + ")");
