@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -22,6 +21,7 @@
 
 #include "ml/memory.hpp"
 #include "ml/parallel.hpp"
+#include "orchestrator/core/headers.hpp"
 #include "orchestrator/core/suggest.hpp"
 
 namespace stagegate::ml {
@@ -685,9 +685,7 @@ struct Source {
 };
 
 Result<Source> ResolveFormat(const std::string& path, const ReadOptions& options) {
-  std::string extension = std::filesystem::path(path).extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string extension = AsciiLower(std::filesystem::path(path).extension().string());
   Source source;
   source.format = options.format;
   if (source.format == TableFormat::kAuto) {
