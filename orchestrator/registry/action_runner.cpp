@@ -281,6 +281,17 @@ class Delivery {
     if (options_.metrics) options_.metrics->CountRegistryAction(e.registry, e.action, outcome);
   }
 
+  // Stores a final state. When the write fails the entry is tried again later, from the state
+  // the store still has; false then.
+  bool StoreFinal(const OutboxEntry& e) {
+    if (auto stored = options_.outbox->Update(e); !stored) {
+      spdlog::error("outbox_write_failed id={} error=\"{}\"", e.id, stored.error().message);
+      Requeue(e.id, options_.now_ms() + options_.retry_base.count());
+      return false;
+    }
+    return true;
+  }
+
   void Delivered(OutboxEntry& e, const json& response) {
     e.state = OutboxState::kDelivered;
     e.response_json = Dump(response);
@@ -288,11 +299,7 @@ class Delivery {
     e.next_attempt_ms = 0;
     // Until this write lands, a crash leaves the entry `sending`: the restart checks the
     // registry and finds the call done.
-    if (auto stored = options_.outbox->Update(e); !stored) {
-      spdlog::error("outbox_write_failed id={} error=\"{}\"", e.id, stored.error().message);
-      Requeue(e.id, options_.now_ms() + options_.retry_base.count());
-      return;
-    }
+    if (!StoreFinal(e)) return;
     Log(e, "accepted: " + e.response_json);
     Count(e, response.contains("confirmed") ? "confirmed" : "delivered");
     spdlog::info("registry_action_delivered id={} action={} registry={} run={} task=\"{}\" attempts={}",
@@ -305,11 +312,7 @@ class Delivery {
     e.last_error = why;
     e.updated_ms = options_.now_ms();
     e.next_attempt_ms = 0;
-    if (auto stored = options_.outbox->Update(e); !stored) {
-      spdlog::error("outbox_write_failed id={} error=\"{}\"", e.id, stored.error().message);
-      Requeue(e.id, options_.now_ms() + options_.retry_base.count());
-      return;
-    }
+    if (!StoreFinal(e)) return;
     Log(e, "dead-lettered: " + why);
     Count(e, "dead");
     spdlog::warn("registry_action_dead id={} action={} registry={} run={} task=\"{}\" reason=\"{}\"",
