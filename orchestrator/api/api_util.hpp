@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -54,6 +55,23 @@ inline Result<Page> ParsePage(const server::HttpRequest& request) {
     }
   }
   return page;
+}
+
+/// The body of one page of a list read with `limit + 1` rows (newest first): {key: the first
+/// `limit` rows as JSON, "next_cursor": the last shown row's id, or null when no row is left}.
+template <class Row, class ToJson>
+nlohmann::json PageBody(const char* key, const std::vector<Row>& rows, std::int64_t limit,
+                        ToJson to_json) {
+  nlohmann::json items = nlohmann::json::array();
+  nlohmann::json next = nullptr;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (static_cast<std::int64_t>(i) == limit) {
+      next = std::to_string(rows[i - 1].id);
+      break;
+    }
+    items.push_back(to_json(rows[i]));
+  }
+  return {{key, std::move(items)}, {"next_cursor", std::move(next)}};
 }
 
 /// 405 naming the methods the resource takes, with the Allow header.

@@ -65,16 +65,9 @@ Awaitable<HttpResponse> EventsApi::List(const server::HttpRequest& request) cons
   if (!events) {
     co_return server::FromError(events.error());
   }
-  json items = json::array();
-  json next = nullptr;
-  for (std::size_t i = 0; i < events->size(); ++i) {
-    if (static_cast<std::int64_t>(i) == limit) {
-      next = std::to_string((*events)[i - 1].id);
-      break;
-    }
-    items.push_back(pipelines::EventSummaryJson((*events)[i]));
-  }
-  co_return server::Json(200, Dump({{"events", items}, {"next_cursor", next}}));
+  co_return server::Json(
+      200, Dump(PageBody("events", *events, limit,
+                         [](const Event& e) { return pipelines::EventSummaryJson(e); })));
 }
 
 Awaitable<HttpResponse> EventsApi::Get(std::string_view id_text) const {

@@ -108,16 +108,8 @@ Awaitable<HttpResponse> OutboxApi::List(const server::HttpRequest& request) cons
   auto read = [outbox, filter] { return outbox->List(filter); };
   auto entries = co_await RunBlocking(*pool_, std::move(read));
   if (!entries) co_return server::FromError(entries.error());
-  json items = json::array();
-  json next = nullptr;
-  for (std::size_t i = 0; i < entries->size(); ++i) {
-    if (static_cast<std::int64_t>(i) == page->limit) {
-      next = std::to_string((*entries)[i - 1].id);
-      break;
-    }
-    items.push_back(OutboxEntryJson((*entries)[i]));
-  }
-  co_return server::Json(200, Dump({{"entries", items}, {"next_cursor", next}}));
+  co_return server::Json(200, Dump(PageBody("entries", *entries, page->limit,
+                                            [](const OutboxEntry& e) { return OutboxEntryJson(e); })));
 }
 
 }  // namespace stagegate::api

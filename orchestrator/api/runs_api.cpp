@@ -285,16 +285,8 @@ Awaitable<HttpResponse> RunsApi::ListRuns(const server::HttpRequest& request,
   auto read = [runs, filter] { return runs->List(filter); };
   auto found = co_await RunBlocking(*pool_, std::move(read));
   if (!found) co_return server::FromError(found.error());
-  json items = json::array();
-  json next = nullptr;
-  for (std::size_t i = 0; i < found->size(); ++i) {
-    if (static_cast<std::int64_t>(i) == limit) {
-      next = std::to_string((*found)[i - 1].id);
-      break;
-    }
-    items.push_back(RunJson((*found)[i], false));
-  }
-  co_return server::Json(200, Dump({{"runs", items}, {"next_cursor", next}}));
+  co_return server::Json(
+      200, Dump(PageBody("runs", *found, limit, [](const auto& run) { return RunJson(run, false); })));
 }
 
 Awaitable<HttpResponse> RunsApi::GetRun(std::int64_t id) const {
