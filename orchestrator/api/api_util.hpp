@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "orchestrator/core/units.hpp"
 #include "orchestrator/server/http_types.hpp"
 
 namespace stagegate::api {
@@ -72,6 +73,11 @@ nlohmann::json PageBody(const char* key, const std::vector<Row>& rows, std::int6
     items.push_back(to_json(rows[i]));
   }
   return {{key, std::move(items)}, {"next_cursor", std::move(next)}};
+}
+
+/// A time as ISO 8601 with milliseconds, or null when it is 0 (not known yet).
+inline nlohmann::json TimeOrNull(std::int64_t ms) {
+  return ms == 0 ? nlohmann::json(nullptr) : nlohmann::json(FormatIsoMillis(ms));
 }
 
 /// 405 naming the methods the resource takes, with the Allow header.

@@ -15,8 +15,6 @@ using server::JsonError;
 
 constexpr std::string_view kOutboxPath = "/api/v1/outbox";
 
-json Time(std::int64_t ms) { return ms == 0 ? json(nullptr) : json(FormatIsoMillis(ms)); }
-
 json Parsed(const std::string& text) {
   json j = json::parse(text, nullptr, false);
   return j.is_discarded() ? json(text) : j;
@@ -36,11 +34,11 @@ json OutboxEntryJson(const OutboxEntry& e) {
           {"attempts", e.attempts},
           {"last_error", e.last_error.empty() ? json(nullptr) : json(e.last_error)},
           {"response", Parsed(e.response_json)},
-          {"created_at", Time(e.created_ms)},
-          {"updated_at", Time(e.updated_ms)},
-          {"next_attempt_at", e.state == OutboxState::kPending ? Time(e.next_attempt_ms) : json(nullptr)},
-          {"deadline", Time(e.deadline_ms)},
-          {"delivered_at", Time(e.delivered_ms)}};
+          {"created_at", TimeOrNull(e.created_ms)},
+          {"updated_at", TimeOrNull(e.updated_ms)},
+          {"next_attempt_at", e.state == OutboxState::kPending ? TimeOrNull(e.next_attempt_ms) : json(nullptr)},
+          {"deadline", TimeOrNull(e.deadline_ms)},
+          {"delivered_at", TimeOrNull(e.delivered_ms)}};
 }
 
 OutboxApi::OutboxApi(OutboxServicePtr outbox, std::shared_ptr<net::thread_pool> pool)

@@ -27,7 +27,6 @@ constexpr std::uint64_t kMaxLogBytes = 16ULL << 20;  // a whole-log answer is ca
 constexpr std::size_t kMaxLogPiece = 64 * 1024;
 constexpr auto kFollowPoll = std::chrono::milliseconds(200);
 
-json TimeOrNull(std::int64_t ms) { return ms == 0 ? json(nullptr) : json(FormatIsoMillis(ms)); }
 
 
 json ArtifactsJson(const std::string& dir) {
