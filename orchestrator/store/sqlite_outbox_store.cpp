@@ -36,8 +36,6 @@ constexpr const char* kColumns =
     "id, key, run_id, task_id, action, registry, request_json, state, attempts, last_error, "
     "response_json, created_ms, updated_ms, next_attempt_ms, deadline_ms, delivered_ms";
 
-Result<void> Failed(sqlite3* db) { return Fail(ErrorCode::kUnavailable, sqlite3_errmsg(db)); }
-
 OutboxEntry Row(const Statement& s) {
   OutboxEntry e;
   int c = 0;

@@ -82,8 +82,6 @@ constexpr const char* kTaskColumns =
     "task_id, task, state, attempt, runner, external_id, exit_code, detail, outputs, log_path, "
     "artifacts_dir, started_ms, finished_ms, retry_at_ms, deadline_ms, lost, reused";
 
-Result<void> Failed(sqlite3* db) { return Fail(ErrorCode::kUnavailable, sqlite3_errmsg(db)); }
-
 RunRecord RowToRun(const Statement& s) {
   RunRecord r;
   int c = 0;

@@ -62,6 +62,9 @@ class Statement final {
 /// Runs SQL without results; kUnavailable with SQLite's message on failure.
 Result<void> Exec(sqlite3* db, const char* sql);
 
+/// kUnavailable with the connection's last SQLite error message.
+inline Result<void> Failed(sqlite3* db) { return Fail(ErrorCode::kUnavailable, sqlite3_errmsg(db)); }
+
 /// Opens a connection in WAL mode with synchronous=FULL, so that every COMMIT survives a
 /// killed process and a power loss. `what` names the database in error messages.
 Result<sqlite3*> OpenConnection(const std::string& path, std::chrono::milliseconds busy_timeout,
